@@ -1,0 +1,96 @@
+"""The ``rt-saliency`` command line: one module per sub-command, dispatched here.
+
+Each module in :data:`COMMANDS` defines ``register(subparsers)``, which adds its parser and sets
+``func`` to a callable taking the parsed namespace and returning an exit status.  Modules import
+their heavy dependencies (torch, av ...) inside that callable so that ``--help`` stays fast.
+
+Exit status: 0 success; 1 a run-time failure (backend, encoder, stream); 2 the caller's mistake
+(bad option, missing or malformed input); 130 interrupted before a clean drain; 70 an internal
+error (a bug: the traceback is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+
+from rt_saliency import __version__
+from rt_saliency.errors import RtSaliencyError
+from rt_saliency.redact import RedactingFilter, redact_url
+
+COMMANDS: tuple[str, ...] = (
+    "info",
+    "synth",
+    "flow_cache",
+    "train",
+    "evaluate",
+    "ablate",
+    "export",
+    "build_engine",
+    "run",
+    "compare",
+    "demo",
+)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+log = logging.getLogger("rt_saliency")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rt-saliency",
+        description="Real-time video saliency (TP-CMRNet) and saliency-guided QP offsets.",
+    )
+    parser.add_argument("--version", action="version", version=f"rt-saliency {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMANDS:
+        module_name = f"rt_saliency.cli.{name}"
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit status (see the module docstring)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        status = args.func(args)
+    except RtSaliencyError as exc:
+        print(f"rt-saliency: error: {redact_url(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rt-saliency: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away (``| head``): not an error of ours.
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception:  # noqa: BLE001 - anything else is our bug: show it in full
+        log.exception("internal error (please report it with the traceback above)")
+        return EXIT_INTERNAL
+    return EXIT_OK if status is None else int(status)

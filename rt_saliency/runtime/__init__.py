@@ -1,0 +1,1 @@
+"""Inference backends behind one runner interface, and the streaming predictors built on them."""

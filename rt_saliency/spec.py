@@ -1,0 +1,28 @@
+"""Tensor contracts shared by the model, the flow module, the runtimes and the stream.
+
+One place defines what a network input is, so training, export and streaming cannot drift apart.
+"""
+
+from __future__ import annotations
+
+#: (height, width) of the frames and flow maps the network sees
+INPUT_SIZE: tuple[int, int] = (224, 224)
+#: spatial size of the features the temporal head (BD-ConvLSTM) works on: 224 / 8
+FEATURE_SIZE: tuple[int, int] = (28, 28)
+#: hidden channels of the ConvLSTM (paper, Fig. 1: 28x28x32)
+LSTM_CHANNELS: int = 32
+#: default number of stacked flow maps S (paper, Table 1)
+DEFAULT_FLOW_MAPS: int = 9
+#: flow-map counts the ablation uses
+ABLATION_FLOW_MAPS: tuple[int, ...] = (3, 5, 7, 9, 11)
+#: default temporal lookahead L of the streaming head, in frames
+DEFAULT_LOOKAHEAD: int = 2
+#: frames per training clip (paper, 3.2: five frames of one video per batch)
+TRAIN_CLIP_FRAMES: int = 5
+
+# ONNX / runner tensor names.  Encoder: frame, flows -> features.
+# Head: features, h0, c0 -> saliency, h1, c1.
+ENCODER_INPUTS: tuple[str, ...] = ("frame", "flows")
+ENCODER_OUTPUTS: tuple[str, ...] = ("features",)
+HEAD_INPUTS: tuple[str, ...] = ("features", "h0", "c0")
+HEAD_OUTPUTS: tuple[str, ...] = ("saliency", "h1", "c1")

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install everything rt-saliency needs on a fresh Debian machine: system packages (FFmpeg, libx264,
+# a GStreamer RTSP server for the tests), the CPU build of torch, and the package itself.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  ffmpeg libx264-dev pkg-config build-essential
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+PY=${PYTHON:-python3}
+# The CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
+"$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null \
+  || "$PY" -m pip install -q torch==2.13.0
+"$PY" -m pip install -q -e ".[dev]"
+
+# Real video for the tests: vtest.avi (768x576, 795 frames) from Debian's opencv-doc package.
+VIDEO_DIR=tests/data/video
+if [ ! -s "$VIDEO_DIR/vtest.avi" ]; then
+  tmp=$(mktemp -d) && chmod 755 "$tmp"
+  (cd "$tmp" && apt-get download -q opencv-doc >/dev/null)
+  mkdir -p "$VIDEO_DIR"
+  dpkg-deb --fsys-tarfile "$tmp"/opencv-doc_*.deb \
+    | tar -x -O ./usr/share/doc/opencv-doc/examples/data/vtest.avi > "$VIDEO_DIR/vtest.avi.part"
+  mv "$VIDEO_DIR/vtest.avi.part" "$VIDEO_DIR/vtest.avi"
+  rm -rf "$tmp"
+fi

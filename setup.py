@@ -1,0 +1,47 @@
+"""Install rt-saliency: ``pip install -e .[dev]`` (after ``scripts/setup.sh`` installed the
+system libraries and the CPU build of torch; see README.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def _version() -> str:
+    for line in (HERE / "rt_saliency" / "__init__.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=")[1].strip().strip('"')
+    raise RuntimeError("no __version__ in rt_saliency/__init__.py")
+
+
+setup(
+    name="rt-saliency",
+    version=_version(),
+    description="Real-time video saliency (TP-CMRNet) to per-macroblock QP offsets",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["rt_saliency", "rt_saliency.*"]),
+    package_data={"rt_saliency": ["py.typed", "assets/*"]},
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "torch>=2.1",
+        "opencv-python-headless>=4.8",
+        "av>=14",
+        "onnx>=1.15",
+        "onnxruntime>=1.17",
+        "tqdm>=4.60",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        "dev": ["pytest>=7", "pytest-timeout>=2.1"],
+        "trt": ["tensorrt>=10", "cuda-python>=12"],
+        "gpu": ["onnxruntime-gpu>=1.17"],
+    },
+    entry_points={"console_scripts": ["rt-saliency=rt_saliency.cli:main"]},
+    zip_safe=False,
+)
