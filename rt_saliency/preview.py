@@ -1,0 +1,131 @@
+"""Side-by-side preview of what the pipeline sees and decides: frame | saliency overlay | QP map.
+
+Used by ``rt-saliency run --preview FILE`` and by the demo.  Rendering is a pure function of the
+frame, its saliency map and its QP-offset grid; :class:`PreviewWriter` streams the rendered panels
+into a video file with PyAV.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from rt_saliency.errors import EncoderError, InputError
+
+#: panel height of the preview; panels keep the source aspect ratio
+DEFAULT_PANEL_HEIGHT = 240
+
+
+def _resize(image: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    width, height = size
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    return cv2.resize(image, (width, height), interpolation=interp)
+
+
+def saliency_overlay(frame: np.ndarray, saliency: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Blend a JET-coloured saliency map (any size, values >= 0) over an RGB uint8 frame."""
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise InputError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
+    sal = np.asarray(saliency, dtype=np.float32)
+    if sal.ndim != 2:
+        raise InputError(f"expected a 2-D saliency map, got shape {sal.shape}")
+    height, width = frame.shape[:2]
+    sal = _resize(sal, (width, height))
+    span = float(sal.max() - sal.min())
+    norm = (sal - sal.min()) / span if span > 0 else np.zeros_like(sal)
+    heat = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
+    weight = (alpha * norm)[:, :, None]
+    return (frame * (1.0 - weight) + heat * weight).astype(np.uint8)
+
+
+def qp_heatmap(qp: np.ndarray, size: tuple[int, int], qp_range: float = 8.0) -> np.ndarray:
+    """Colour a QP-offset grid: blue = negative (more bits), red = positive; one cell per block."""
+    grid = np.asarray(qp, dtype=np.float32)
+    if grid.ndim != 2:
+        raise InputError(f"expected a 2-D QP grid, got shape {grid.shape}")
+    scaled = np.clip(grid / max(qp_range, 1e-6), -1.0, 1.0)
+    red = np.where(scaled > 0, scaled, 0.0)
+    blue = np.where(scaled < 0, -scaled, 0.0)
+    base = 1.0 - np.maximum(red, blue)
+    rgb = np.stack([base + red, base, base + blue], axis=-1)
+    rgb = (np.clip(rgb, 0.0, 1.0) * 255).astype(np.uint8)
+    return _resize(rgb, size, nearest=True)
+
+
+def render_preview(
+    frame: np.ndarray,
+    saliency: np.ndarray,
+    qp: np.ndarray,
+    qp_range: float = 8.0,
+    panel_height: int = DEFAULT_PANEL_HEIGHT,
+) -> np.ndarray:
+    """One preview image: source frame | saliency overlay | QP heatmap, side by side (RGB uint8)."""
+    height, width = frame.shape[:2]
+    panel_w = max(2, int(round(width * panel_height / height)) // 2 * 2)
+    size = (panel_w, panel_height)
+    panels = [
+        _resize(frame, size),
+        _resize(saliency_overlay(frame, saliency), size),
+        qp_heatmap(qp, size, qp_range),
+    ]
+    gap = np.full((panel_height, 4, 3), 32, dtype=np.uint8)
+    return np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)
+
+
+class PreviewWriter:
+    """Write preview images to a video file (H.264 via PyAV's own encoder) as they come."""
+
+    def __init__(self, path: str | Path, fps: float = 25.0, crf: int = 26) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.crf = crf
+        self._container = None
+        self._stream = None
+        self.frames = 0
+
+    def __enter__(self) -> PreviewWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def write(self, image: np.ndarray) -> None:
+        """Append one RGB uint8 image; the first one fixes the video size."""
+        import av
+        from fractions import Fraction
+
+        height, width = image.shape[:2]
+        if self._container is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._container = av.open(str(self.path), mode="w")
+                rate = Fraction(self.fps).limit_denominator(1001)
+                self._stream = self._container.add_stream("libx264", rate=rate)
+                self._stream.width = width - width % 2
+                self._stream.height = height - height % 2
+                self._stream.pix_fmt = "yuv420p"
+                self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+            except (av.FFmpegError, OSError) as exc:
+                raise EncoderError(f"cannot open preview file {self.path}: {exc}") from exc
+        even = np.ascontiguousarray(image[: self._stream.height, : self._stream.width])
+        frame = av.VideoFrame.from_ndarray(even, format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush the encoder and close the file (idempotent)."""
+        if self._container is None:
+            return
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
+        self._container = None
