@@ -5,7 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
+
+X264_HINT = (
+    "building rt_saliency.encode._x264 needs libx264's headers and library (Debian: "
+    "libx264-dev, pkg-config, build-essential); run scripts/setup.sh"
+)
+
+
+class BuildExt(build_ext):
+    """Build the C extensions; fail loudly, with the fix, when libx264-dev is missing."""
+
+    def build_extension(self, ext):  # type: ignore[no-untyped-def]
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # CompileError / LinkError: say what to install
+            if ext.name.endswith("._x264"):
+                raise SystemExit(f"error: {X264_HINT}\n({exc})") from exc
+            raise
 
 HERE = Path(__file__).parent
 
@@ -42,6 +60,15 @@ setup(
         "trt": ["tensorrt>=10", "cuda-python>=12"],
         "gpu": ["onnxruntime-gpu>=1.17"],
     },
+    ext_modules=[
+        Extension(
+            "rt_saliency.encode._x264",
+            sources=["rt_saliency/encode/_x264module.c"],
+            libraries=["x264"],
+            extra_compile_args=["-O2", "-std=c99", "-Wall"],
+        )
+    ],
+    cmdclass={"build_ext": BuildExt},
     entry_points={"console_scripts": ["rt-saliency=rt_saliency.cli:main"]},
     zip_safe=False,
 )

@@ -1,0 +1,24 @@
+"""Saliency -> per-block QP offsets (negative = better quality) and map-file writers."""
+
+from rt_saliency.qp.mapping import (
+    QPConfig,
+    QPMapper,
+    grid_shape,
+    offsets_from_saliency,
+    pool_blocks,
+)
+from rt_saliency.qp.writers import (
+    KvazaarRoiWriter,
+    NdjsonWriter,
+    NpyWriter,
+    SvtAv1RoiWriter,
+    read_kvazaar_roi,
+    read_ndjson,
+    read_svtav1_roi,
+)
+
+__all__ = [
+    "QPConfig", "QPMapper", "grid_shape", "offsets_from_saliency", "pool_blocks",
+    "KvazaarRoiWriter", "NdjsonWriter", "NpyWriter", "SvtAv1RoiWriter",
+    "read_kvazaar_roi", "read_ndjson", "read_svtav1_roi",
+]

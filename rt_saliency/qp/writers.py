@@ -1,0 +1,234 @@
+"""QP-offset map files for other consumers: NDJSON stream, ``.npy`` per frame, Kvazaar ``--roi``
+binary files and SVT-AV1 ``--roi-map-file`` text files.
+
+Each writer is a context manager with ``write(frame, offsets, ...)``; each format has a reader
+used by the tests (round trips) and by anyone who wants the maps back.  docs/qp.md gives the
+encoder command that consumes each file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from rt_saliency.errors import ConfigError, InputError
+from rt_saliency.qp.mapping import pool_blocks
+
+#: decimals kept in NDJSON (x264 takes fractional offsets; 1/100 QP is far below its rounding)
+NDJSON_DECIMALS = 2
+
+
+def _grid(offsets: np.ndarray) -> np.ndarray:
+    grid = np.asarray(offsets, dtype=np.float32)
+    if grid.ndim != 2 or grid.size == 0:
+        raise InputError(f"offsets must be a 2-D (rows, cols) grid, got shape {grid.shape}")
+    if not np.isfinite(grid).all():
+        raise InputError("offsets contain NaN or infinity")
+    return grid
+
+
+class _FileWriter:
+    """A text/binary sink that is a path, ``-`` (stdout) or an open file object."""
+
+    def __init__(self, target: str | Path | IO, binary: bool) -> None:
+        self._owned = False
+        if isinstance(target, (str, Path)):
+            if str(target) == "-":
+                self._fh: IO = sys.stdout.buffer if binary else sys.stdout
+            else:
+                path = Path(target)
+                if path.parent and not path.parent.is_dir():
+                    raise InputError(f"output folder {path.parent} does not exist")
+                self._fh = open(path, "wb" if binary else "w", encoding=None if binary else "utf-8")
+                self._owned = True
+        else:
+            self._fh = target
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._owned:
+            self._fh.close()
+        else:
+            self._fh.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class NdjsonWriter(_FileWriter):
+    """One JSON line a frame: the stream's record format (docs/architecture.md).
+
+    ``{"frame": i, "pts": t, "block": 16, "cols": c, "rows": r, "qp": [[...], ...]}`` or
+    ``{"frame": i, "dropped": true}``.  Lines are flushed as written so a reader of a pipe sees
+    each frame at once.
+    """
+
+    def __init__(self, target: str | Path | IO, block: int = 16, flush_each: bool = True) -> None:
+        super().__init__(target, binary=False)
+        self.block = int(block)
+        self.flush_each = flush_each
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        if self.flush_each:
+            self._fh.flush()
+
+    def write(self, frame: int, offsets: np.ndarray, pts: int | float | None = None) -> None:
+        grid = _grid(offsets)
+        rows, cols = grid.shape
+        qp = np.round(grid.astype(np.float64), NDJSON_DECIMALS) + 0.0  # no "-0.0"
+        self._emit({"frame": int(frame), "pts": pts, "block": self.block, "cols": cols,
+                    "rows": rows, "qp": qp.tolist()})
+
+    def write_dropped(self, frame: int) -> None:
+        self._emit({"frame": int(frame), "dropped": True})
+
+
+def read_ndjson(source: str | Path | IO) -> Iterator[dict[str, Any]]:
+    """Records of an NDJSON map stream; ``qp`` comes back as a float32 array (absent if dropped)."""
+    fh = open(source, encoding="utf-8") if isinstance(source, (str, Path)) else source
+    try:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"line {number}: not JSON ({exc})") from None
+            if "qp" in record:
+                grid = np.asarray(record["qp"], dtype=np.float32)
+                if grid.shape != (record["rows"], record["cols"]):
+                    raise InputError(f"line {number}: qp is {grid.shape}, header says "
+                                     f"{record['rows']}x{record['cols']}")
+                record["qp"] = grid
+            yield record
+    finally:
+        if isinstance(source, (str, Path)):
+            fh.close()
+
+
+class NpyWriter:
+    """``DIR/frame_000000.npy``: one float32 (rows, cols) grid a frame, for numpy users."""
+
+    def __init__(self, directory: str | Path, pattern: str = "frame_{:06d}.npy") -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.pattern = pattern
+
+    def path(self, frame: int) -> Path:
+        return self.directory / self.pattern.format(int(frame))
+
+    def write(self, frame: int, offsets: np.ndarray, pts: int | float | None = None) -> None:
+        np.save(self.path(frame), _grid(offsets), allow_pickle=False)
+
+    def read(self, frame: int) -> np.ndarray:
+        path = self.path(frame)
+        if not path.is_file():
+            raise InputError(f"no map for frame {frame} at {path}")
+        return np.load(path, allow_pickle=False)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class KvazaarRoiWriter(_FileWriter):
+    """Kvazaar ``--roi FILE.bin``: per frame, int32 width and height of the map (in blocks,
+    little-endian) then width*height signed 8-bit delta QPs in raster order.
+
+    Kvazaar scales a map of any size to the picture, so the grid goes in as it is (use
+    ``block=64`` grids for its 64x64 CTUs).  It loops the file at its end; write one map per
+    frame.  Offsets are rounded to integers and clamped to [-51, 51].
+    """
+
+    def __init__(self, target: str | Path | IO) -> None:
+        super().__init__(target, binary=True)
+
+    def write(self, frame: int, offsets: np.ndarray, pts: int | float | None = None) -> None:
+        grid = _grid(offsets)
+        rows, cols = grid.shape
+        values = np.clip(np.rint(grid), -51, 51).astype(np.int8)
+        self._fh.write(struct.pack("<ii", cols, rows))
+        self._fh.write(values.tobytes(order="C"))
+
+
+def read_kvazaar_roi(source: str | Path | bytes) -> list[np.ndarray]:
+    """All maps of a Kvazaar binary ROI file, int8 (rows, cols) each."""
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    maps, pos = [], 0
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise InputError(f"truncated Kvazaar ROI header at byte {pos}")
+        cols, rows = struct.unpack_from("<ii", data, pos)
+        pos += 8
+        if cols <= 0 or rows <= 0 or pos + cols * rows > len(data):
+            raise InputError(f"bad Kvazaar ROI map {cols}x{rows} at byte {pos - 8}")
+        maps.append(np.frombuffer(data, np.int8, cols * rows, pos).reshape(rows, cols).copy())
+        pos += cols * rows
+    return maps
+
+
+class SvtAv1RoiWriter(_FileWriter):
+    """SVT-AV1 ``--roi-map-file``: one text line a frame, ``frame_number`` then one qindex offset
+    per 64x64 block, row by row.
+
+    ``write`` takes an offsets grid of any block size and the frame size; it pools the grid to
+    the 64x64 superblock grid (area mean, :func:`pool_blocks`), converts QP to qindex units
+    (``qindex_per_qp``, default 4: SVT-AV1's own ``--qp`` to qindex rule, qindex = 4 x qp; it
+    is a convention, not a perceptual equivalence with H.264 QP), rounds and clamps to
+    [-255, 255].
+    """
+
+    SUPERBLOCK = 64
+
+    def __init__(self, target: str | Path | IO, frame_size: tuple[int, int],
+                 qindex_per_qp: float = 4.0) -> None:
+        if not math.isfinite(qindex_per_qp) or qindex_per_qp <= 0:
+            raise ConfigError(f"qindex_per_qp must be > 0, got {qindex_per_qp}")
+        super().__init__(target, binary=False)
+        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+        self.qindex_per_qp = float(qindex_per_qp)
+
+    def superblocks(self, offsets: np.ndarray) -> np.ndarray:
+        """The int qindex offsets (rows, cols) of the 64x64 grid this writer would emit."""
+        grid = _grid(offsets)
+        sb = pool_blocks(grid, self.frame_size, self.SUPERBLOCK)
+        return np.clip(np.rint(sb * self.qindex_per_qp), -255, 255).astype(np.int32)
+
+    def write(self, frame: int, offsets: np.ndarray, pts: int | float | None = None) -> None:
+        values = self.superblocks(offsets)
+        self._fh.write(f"{int(frame)} " + " ".join(map(str, values.ravel().tolist())) + "\n")
+
+
+def read_svtav1_roi(source: str | Path | IO, frame_size: tuple[int, int]) -> dict[int, np.ndarray]:
+    """frame number -> int32 (rows, cols) qindex offsets of a SVT-AV1 ROI map file."""
+    rows = -(-int(frame_size[0]) // SvtAv1RoiWriter.SUPERBLOCK)
+    cols = -(-int(frame_size[1]) // SvtAv1RoiWriter.SUPERBLOCK)
+    text = Path(source).read_text() if isinstance(source, (str, Path)) else source.read()
+    maps: dict[int, np.ndarray] = {}
+    for number, line in enumerate(io.StringIO(text), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 1 + rows * cols:
+            raise InputError(f"line {number}: {len(fields) - 1} offsets, expected {rows * cols}")
+        maps[int(fields[0])] = np.array(fields[1:], dtype=np.int32).reshape(rows, cols)
+    return maps

@@ -1,0 +1,172 @@
+"""QP mapping (known answers, speed) and map-file writers (round trips)."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from rt_saliency.errors import ConfigError, InputError
+from rt_saliency.qp import (
+    KvazaarRoiWriter,
+    NdjsonWriter,
+    NpyWriter,
+    QPConfig,
+    QPMapper,
+    SvtAv1RoiWriter,
+    grid_shape,
+    offsets_from_saliency,
+    pool_blocks,
+    read_kvazaar_roi,
+    read_ndjson,
+    read_svtav1_roi,
+)
+
+
+def test_grid_shape_is_ceil_of_source_size() -> None:
+    assert grid_shape((1080, 1920)) == (68, 120)
+    assert grid_shape((1081, 1921)) == (68, 121)
+    assert grid_shape((360, 640), 64) == (6, 10)
+    with pytest.raises(InputError):
+        grid_shape((0, 10))
+
+
+def test_pool_blocks_exact_block_means_at_frame_resolution(rng: np.random.Generator) -> None:
+    sal = rng.random((40, 24)).astype(np.float32)  # frame 40x24 -> grid 3x2, partial edges
+    pooled = pool_blocks(sal, (40, 24), 16)
+    assert pooled.shape == (3, 2)
+    for r in range(3):
+        for c in range(2):
+            block = sal[r * 16:(r + 1) * 16, c * 16:(c + 1) * 16]
+            assert pooled[r, c] == pytest.approx(block.mean(), rel=1e-5)
+
+
+def test_pool_blocks_low_resolution_map_and_constant() -> None:
+    sal = np.array([[0.0, 1.0], [0.5, 0.25]], np.float32)  # each cell covers a 16x16 block
+    np.testing.assert_allclose(pool_blocks(sal, (32, 32), 16), sal, atol=1e-6)
+    const = np.full((224, 224), 0.3, np.float32)
+    np.testing.assert_allclose(pool_blocks(const, (1080, 1920)), 0.3, atol=1e-6)
+    # a 224-map over 1080p: left half salient -> the left 60 columns of blocks are 1
+    half = np.zeros((224, 224), np.float32)
+    half[:, :112] = 1.0
+    pooled = pool_blocks(half, (1080, 1920))
+    assert np.allclose(pooled[:, :60], 1.0) and np.allclose(pooled[:, 60:], 0.0)
+    with pytest.raises(InputError):
+        pool_blocks(np.zeros((2, 2, 2)), (32, 32))
+    with pytest.raises(InputError):
+        pool_blocks(np.full((4, 4), np.nan), (32, 32))
+
+
+def test_log_mode_known_values_and_uniform_zero() -> None:
+    pooled = np.array([[1.0, 0.5], [0.25, 0.25]], np.float32)
+    cfg = QPConfig(strength=3.0, qp_min=-20, qp_max=20, floor=0.01)
+    expected = -3.0 * np.log2(pooled / pooled.mean())
+    np.testing.assert_allclose(offsets_from_saliency(pooled, cfg), expected, rtol=1e-5)
+    assert not offsets_from_saliency(np.full((5, 7), 0.4), cfg).any()
+    # the most salient block gets the lowest (best) QP
+    out = offsets_from_saliency(pooled, cfg)
+    assert out[0, 0] == out.min() < 0
+
+
+def test_linear_mode_clamp_floor_mean_zero() -> None:
+    pooled = np.array([[0.8, 0.4], [0.4, 0.0]], np.float32)
+    cfg = QPConfig(mode="linear", strength=4.0, floor=0.1, qp_min=-20, qp_max=20)
+    s = np.maximum(pooled, 0.1)
+    np.testing.assert_allclose(offsets_from_saliency(pooled, cfg),
+                               -4.0 * (s - s.mean()) / s.mean(), rtol=1e-5)
+    clamped = offsets_from_saliency(pooled, QPConfig(strength=10.0, qp_min=-2, qp_max=3))
+    assert clamped.min() == -2 and clamped.max() == 3
+    mz = offsets_from_saliency(np.array([[0.9, 0.5, 0.3, 0.2]]), QPConfig(mean_zero=True))
+    assert abs(float(mz.mean())) < 1e-5
+
+
+def test_mapping_under_one_ms_for_a_1080p_grid(rng: np.random.Generator) -> None:
+    pooled = rng.random((68, 120)).astype(np.float32)
+    cfg = QPConfig(mean_zero=True)
+    times = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        offsets_from_saliency(pooled, cfg)
+        times.append(time.perf_counter() - t0)
+    assert min(times) < 1e-3, f"best of 50: {min(times) * 1e3:.3f} ms"
+
+
+def test_mapper_temporal_smoothing() -> None:
+    mapper = QPMapper((32, 32), QPConfig(temporal_alpha=0.5, qp_min=-20, qp_max=20))
+    a = np.array([[1.0, 0.5], [0.25, 0.25]], np.float32)
+    b = a[::-1, ::-1].copy()
+    first = mapper(a)
+    second = mapper(b)
+    raw_b = offsets_from_saliency(b, mapper.config)
+    np.testing.assert_allclose(second, 0.5 * first + 0.5 * raw_b, rtol=1e-5)
+    mapper.reset()
+    np.testing.assert_allclose(mapper(b), raw_b, rtol=1e-6)
+    assert mapper.shape == (2, 2)
+
+
+@pytest.mark.parametrize("kwargs", [{"block": 12}, {"mode": "sqrt"}, {"strength": -1},
+                                    {"qp_min": 1}, {"floor": 0}, {"temporal_alpha": 1.0}])
+def test_bad_config_is_refused(kwargs: dict) -> None:
+    with pytest.raises(ConfigError):
+        QPConfig(**kwargs)
+
+
+def test_ndjson_round_trip_and_record_format(rng: np.random.Generator) -> None:
+    grid = (rng.random((3, 4)) * 16 - 8).astype(np.float32)
+    buf = io.StringIO()
+    with NdjsonWriter(buf) as w:
+        w.write(0, grid, pts=0)
+        w.write_dropped(1)
+        w.write(2, grid, pts=0.2)
+    lines = buf.getvalue().splitlines()
+    first = json.loads(lines[0])
+    assert list(first) == ["frame", "pts", "block", "cols", "rows", "qp"]
+    assert (first["cols"], first["rows"], first["block"]) == (4, 3, 16)
+    assert json.loads(lines[1]) == {"frame": 1, "dropped": True}
+    records = list(read_ndjson(io.StringIO(buf.getvalue())))
+    np.testing.assert_allclose(records[0]["qp"], grid, atol=0.005 + 1e-6)
+    assert records[2]["pts"] == 0.2 and records[1]["dropped"] is True
+
+
+def test_npy_round_trip(tmp_path, rng: np.random.Generator) -> None:
+    grid = rng.random((5, 6)).astype(np.float32)
+    with NpyWriter(tmp_path / "maps") as w:
+        w.write(7, grid)
+    assert (tmp_path / "maps" / "frame_000007.npy").is_file()
+    np.testing.assert_array_equal(NpyWriter(tmp_path / "maps").read(7), grid)
+
+
+def test_kvazaar_binary_round_trip(tmp_path) -> None:
+    a = np.array([[-1.4, 2.6, 99.0], [0.0, -60.0, 3.5]], np.float32)
+    b = np.zeros((1, 2), np.float32)
+    path = tmp_path / "roi.bin"
+    with KvazaarRoiWriter(path) as w:
+        w.write(0, a)
+        w.write(1, b)
+    raw = path.read_bytes()
+    assert struct.unpack_from("<ii", raw, 0) == (3, 2)  # width, height first
+    assert len(raw) == 8 + 6 + 8 + 2
+    maps = read_kvazaar_roi(path)
+    np.testing.assert_array_equal(maps[0], [[-1, 3, 51], [0, -51, 4]])
+    np.testing.assert_array_equal(maps[1], [[0, 0]])
+    with pytest.raises(InputError):
+        read_kvazaar_roi(raw[:-1])
+
+
+def test_svtav1_roi_pools_to_superblocks(tmp_path) -> None:
+    # 128x192 frame: 16x16 grid 8x12, 64x64 grid 2x3
+    grid = np.zeros((8, 12), np.float32)
+    grid[:4, :4] = -2.0  # the top-left superblock
+    grid[4:, 8:] = 1.0   # the bottom-right superblock
+    path = tmp_path / "roi.txt"
+    with SvtAv1RoiWriter(path, (128, 192)) as w:
+        w.write(0, grid)
+        w.write(5, np.zeros_like(grid))
+    assert path.read_text().splitlines()[0] == "0 -8 0 0 0 0 4"
+    maps = read_svtav1_roi(path, (128, 192))
+    np.testing.assert_array_equal(maps[0], [[-8, 0, 0], [0, 0, 4]])
+    assert set(maps) == {0, 5} and not maps[5].any()
