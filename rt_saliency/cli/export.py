@@ -1,0 +1,61 @@
+"""``rt-saliency export``: write the encoder and head ONNX graphs of a checkpoint (or random init)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rt_saliency.spec import DEFAULT_LOOKAHEAD
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export TP-CMRNet's streaming graphs (encoder, fixed-window head) to ONNX",
+        description="Write encoder.onnx and head_w{L+1}.onnx (opset >= 17, static shapes, no Loop "
+        "ops; model hash, config and input spec in the metadata) and export.json to DIR.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", metavar="CKPT", help="checkpoint to export")
+    source.add_argument("--random-init", action="store_true", help="export an untrained model")
+    parser.add_argument("--model", default="tpcmrnet", help="variant for --random-init (default tpcmrnet)")
+    parser.add_argument("--flow-maps", type=int, default=None, help="S for --random-init (default: the variant's)")
+    parser.add_argument("--seed", type=int, default=0, help="torch seed for --random-init and --check inputs")
+    parser.add_argument("--lookahead", type=int, default=DEFAULT_LOOKAHEAD, help="head lookahead L (window L+1)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--check", action="store_true",
+                        help="compare ONNX Runtime with torch on random inputs and print the diffs")
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="with --check: also time each backend over N calls (median, p90)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per backend for --check")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from rt_saliency.deploy.onnx_export import export_onnx
+    from rt_saliency.errors import ConfigError
+    from rt_saliency.runtime.registry import load_model
+
+    if args.opset < 17:
+        raise ConfigError(f"--opset must be >= 17, got {args.opset}")
+    if args.lookahead < 0:
+        raise ConfigError(f"--lookahead must be >= 0, got {args.lookahead}")
+    if args.weights is not None:
+        model = load_model(args.weights)
+    else:
+        from rt_saliency.model import create_model
+
+        torch.manual_seed(args.seed)
+        overrides = {} if args.flow_maps is None else {"flow_maps": args.flow_maps}
+        model = create_model(args.model, **overrides).eval()
+    result = export_onnx(model, args.output, lookahead=args.lookahead, opset=args.opset)
+    print(f"wrote {result.encoder_path} and {result.head_path} (model {result.model_hash[:12]})")
+    if args.check:
+        from rt_saliency.deploy.check import check_export
+
+        report = check_export(model, result, seed=args.seed, threads=args.threads, repeat=args.repeat)
+        print(json.dumps(report, indent=2))
+    return 0

@@ -1,0 +1,240 @@
+"""``rt-saliency run``: the streaming daemon -- one QP-offset map per input frame.
+
+Exit status (see ``rt_saliency/cli/__init__.py``): 0 the stream ended (or SIGINT/SIGTERM
+drained it cleanly); 1 a run-time failure (backend, encoder, lost RTSP stream); 2 a bad option
+or input (missing file, unreadable or empty video); 130 a second signal before the drain ended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from rt_saliency.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    PipelineError,
+    RtSaliencyError,
+)
+from rt_saliency.spec import DEFAULT_FLOW_MAPS, DEFAULT_LOOKAHEAD
+
+log = logging.getLogger(__name__)
+
+BACKENDS: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch", "prior")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="stream a file, RTSP URL, camera or pipe and emit per-frame QP-offset maps",
+        description="Predict saliency on a video stream and emit one QP-offset map per frame "
+        "(NDJSON), optionally encoding a saliency-guided H.264 file. See docs/stream.md.",
+    )
+    src = p.add_argument_group("input")
+    src.add_argument("-i", "--input", required=True,
+                     help="file, rtsp://..., /dev/videoN, '-' (Y4M or raw on stdin) or "
+                     "synth://WxH?frames=N&fps=F&live=0|1")
+    src.add_argument("--input-format", default=None,
+                     help="FFmpeg demuxer; 'rawvideo' for raw frames (needs --size, --pix-fmt)")
+    src.add_argument("--size", default=None, help="WxH of raw frames (or a camera mode)")
+    src.add_argument("--pix-fmt", default="rgb24", choices=("rgb24", "yuv420p"),
+                     help="pixel format of raw frames (default rgb24)")
+    src.add_argument("--fps", type=float, default=None, help="frame rate of raw frames / camera")
+    src.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
+                     help="drop the oldest frames under overload (default: on for RTSP and "
+                     "cameras, off for files and pipes, which never drop)")
+    src.add_argument("--max-frames", type=_positive_int, default=None,
+                     help="stop after reading N frames")
+    src.add_argument("--open-timeout", type=_seconds, default=5.0, help="RTSP open timeout (s)")
+    src.add_argument("--read-timeout", type=_seconds, default=5.0, help="RTSP read timeout (s)")
+    src.add_argument("--reconnect-timeout", type=_seconds, default=30.0,
+                     help="give up an RTSP stream after failing to reconnect for this long "
+                     "(s; 0 = never reconnect)")
+    model = p.add_argument_group("model")
+    model.add_argument("--backend", choices=BACKENDS, default="auto",
+                       help="inference backend; 'auto' without --weights/--engine-dir uses the "
+                       "training-free prior")
+    model.add_argument("--weights", default=None, help="TP-CMRNet checkpoint (.pt)")
+    model.add_argument("--engine-dir", default=None,
+                       help="folder with exported ONNX graphs / TensorRT engines")
+    model.add_argument("--flow-maps", type=_positive_int, default=None,
+                       help="S, stacked flow maps (default: the backend's own -- the network's "
+                       f"from its weights/graphs, normally {DEFAULT_FLOW_MAPS}; 1 for the prior, "
+                       "which only uses F^t)")
+    model.add_argument("--lookahead", type=_non_negative_int, default=DEFAULT_LOOKAHEAD,
+                       help=f"L, head lookahead in frames (default {DEFAULT_LOOKAHEAD}; "
+                       "0 and a small S for low latency)")
+    out = p.add_argument_group("output")
+    out.add_argument("--qp-out", default=None, help="NDJSON QP maps to PATH or '-' (stdout)")
+    out.add_argument("--block", type=int, default=16, choices=(8, 16, 32, 64),
+                     help="QP block size (16 for H.264)")
+    out.add_argument("--qp-strength", type=float, default=None,
+                     help="QP offset strength (rt_saliency.qp.QPConfig.strength)")
+    out.add_argument("-o", "--output", default=None,
+                     help="saliency-guided H.264 encode of the input (.mp4/.mkv/.ts)")
+    out.add_argument("--bitrate", type=float, default=None,
+                     help="encode at this ABR rate in kbit/s (default: CRF 23)")
+    out.add_argument("--stats", default=None, help="write run statistics as JSON to FILE")
+    out.add_argument("--metrics-port", type=int, default=None,
+                     help="serve Prometheus metrics on this port (0 = any free port)")
+    out.add_argument("--metrics-host", default="127.0.0.1",
+                     help="address for --metrics-port (default 127.0.0.1)")
+    out.add_argument("--ring-size", type=_positive_int, default=8,
+                     help="capacity of each ring buffer between stages")
+    out.add_argument("--no-table", action="store_true", help="do not print the stats table")
+    p.set_defaults(func=run)
+
+
+def open_predictor(backend: str, *, weights: str | None, engine_dir: str | None,
+                   flow_maps: int | None, lookahead: int) -> Any:
+    """The StreamPredictor for ``backend`` (``rt_saliency.runtime.registry``'s rules: ``auto``
+    without weights or engines is the training-free prior)."""
+    try:
+        from rt_saliency.runtime.registry import open_predictor as _open
+    except ImportError as exc:
+        raise BackendUnavailableError(f"no inference backends in this build ({exc})") from exc
+    return _open(backend, weights=weights, engine_dir=engine_dir, flow_maps=flow_maps,
+                 lookahead=lookahead)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the input, the predictor and the sinks; stream until the end or a signal."""
+    from rt_saliency.stream.metrics_http import MetricsServer
+    from rt_saliency.stream.pipeline import Pipeline
+    from rt_saliency.stream.sinks import EncoderSink, NdjsonSink
+    from rt_saliency.stream.sources import open_source, parse_size
+    from rt_saliency.stream.stats import StreamStats
+
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise ConfigError(f"--metrics-port must be 0..65535, got {args.metrics_port}")
+    if args.qp_out is None and args.output is None:
+        log.info("no --qp-out or -o given: maps are computed and only the stats are reported")
+    if args.stats and not Path(args.stats).resolve().parent.is_dir():
+        raise ConfigError(f"--stats: folder {Path(args.stats).parent} does not exist")
+    size = parse_size(args.size) if args.size else None
+    qp_config = _qp_config(args)
+
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(open_source(
+            args.input, input_format=args.input_format, size=size, pix_fmt=args.pix_fmt,
+            fps=args.fps, live=args.live, open_timeout=args.open_timeout,
+            read_timeout=args.read_timeout, reconnect_timeout=args.reconnect_timeout))
+        info = source.info
+        log.info("input %s: %dx%d, %s fps, %s", info.name, info.width, info.height,
+                 f"{info.fps:g}" if info.fps else "unknown", "live" if info.live else "lossless")
+        sinks: list[Any] = []
+        if args.qp_out is not None:
+            sink = NdjsonSink(args.qp_out, block=args.block)
+            stack.callback(sink.close)
+            sinks.append(sink)
+        if args.output is not None:
+            enc = EncoderSink(args.output, info.width, info.height, info.fps or 30.0,
+                              _x264_config(args))
+            stack.callback(enc.close)
+            sinks.append(enc)
+        predictor = open_predictor(args.backend, weights=args.weights,
+                                   engine_dir=args.engine_dir, flow_maps=args.flow_maps,
+                                   lookahead=args.lookahead)
+        if hasattr(predictor, "close"):
+            stack.callback(predictor.close)
+        s_used, l_used = int(predictor.flow_maps), int(predictor.lookahead)
+        if (args.flow_maps not in (None, s_used)) or l_used != args.lookahead:
+            log.info("backend %s runs with S=%d flow maps and lookahead L=%d",
+                     getattr(predictor, "name", args.backend), s_used, l_used)
+        stats = StreamStats(flow_maps=s_used, lookahead=l_used, fps=info.fps,
+                            backend=str(getattr(predictor, "name", args.backend)),
+                            source=info.name, live=info.live if args.live is None else args.live)
+
+        def qp_factory(frame_size: tuple[int, int]) -> Any:
+            from rt_saliency.qp import QPMapper
+
+            return QPMapper(frame_size, qp_config)
+
+        pipeline = Pipeline(source, predictor, sinks, qp_factory=qp_factory,
+                            ring_size=args.ring_size, live=args.live, max_frames=args.max_frames,
+                            keep_rgb=args.output is not None, stats=stats)
+        if args.metrics_port is not None:
+            stack.enter_context(MetricsServer(stats, args.metrics_port, args.metrics_host))
+        stack.enter_context(_drain_on_signals(pipeline))
+        try:
+            pipeline.run()
+        except PipelineError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, BrokenPipeError):  # `run --qp-out - | head`: reader left
+                raise cause from None
+            if isinstance(cause, RtSaliencyError):
+                exc.exit_code = cause.exit_code  # a bad input found mid-stream is still exit 2
+            raise
+        finally:
+            if args.stats:
+                stats.write_json(args.stats)
+            if not args.no_table and not getattr(args, "quiet", False):
+                print(stats.table(), file=sys.stderr)
+    return 0
+
+
+def _qp_config(args: argparse.Namespace) -> Any:
+    from rt_saliency.qp import QPConfig
+
+    kwargs: dict[str, Any] = {"block": args.block}
+    if args.qp_strength is not None:
+        kwargs["strength"] = args.qp_strength
+    return QPConfig(**kwargs)
+
+
+def _x264_config(args: argparse.Namespace) -> Any:
+    from rt_saliency.encode import X264Config
+
+    if args.block != 16:
+        raise ConfigError("-o (H.264) needs --block 16")
+    return X264Config(bitrate=args.bitrate) if args.bitrate else X264Config()
+
+
+@contextlib.contextmanager
+def _drain_on_signals(pipeline: Any) -> Any:
+    """First SIGINT/SIGTERM: stop reading and flush; a second one: KeyboardInterrupt (exit 130)."""
+    received = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+        log.warning("signal %d: draining (send it again to abort)", signum)
+        pipeline.stop()
+
+    try:
+        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)

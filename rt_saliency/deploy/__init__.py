@@ -1,0 +1,1 @@
+"""Deployment: ONNX export of the streaming graphs, TensorRT engines and their metadata."""

@@ -1,0 +1,246 @@
+"""Build TensorRT engines from the exported ONNX graphs, and check an engine fits this machine.
+
+An engine runs only on the TensorRT version and GPU family that built it, so each
+``NAME.plan`` gets a ``NAME.plan.json`` sidecar recording the TensorRT version, GPU name,
+compute capability, precision, I/O shapes and the SHA-256 of the ONNX it came from.
+:func:`check_engine_compat` (a pure function, tested without a GPU) compares a sidecar with the
+running TensorRT/GPU and refuses a mismatch with :class:`EngineMismatchError` that says how to
+rebuild.
+
+Precision: FP32 builds the ONNX as is.  FP16 on TensorRT 10 sets ``BuilderFlag.FP16`` (weak
+typing); TensorRT 11 removed that flag (networks are strongly typed), so the ONNX is converted to
+FP16 first (:mod:`rt_saliency.deploy.fp16`) and built as is.  A timing cache file is read before
+and written after each build, so rebuilding on the same machine is fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rt_saliency import __version__
+from rt_saliency.errors import BackendUnavailableError, ConfigError, EngineMismatchError, InputNotFoundError
+from rt_saliency.deploy.onnx_export import file_sha256, read_metadata
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16")
+SIDECAR_FORMAT = 1
+
+
+def sidecar_path(engine_path: str | Path) -> Path:
+    """``engine.plan`` -> ``engine.plan.json``."""
+    engine_path = Path(engine_path)
+    return engine_path.with_name(engine_path.name + ".json")
+
+
+def import_tensorrt() -> Any:
+    """Import ``tensorrt`` or raise :class:`BackendUnavailableError` saying how to install it."""
+    try:
+        import tensorrt as trt  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "TensorRT is not installed: pip install 'rt-saliency[trt]' (tensorrt, cuda-python) "
+            "on a machine with an NVIDIA GPU"
+        ) from exc
+    return trt
+
+
+def trt_major(version: str) -> int:
+    """Major version of a TensorRT version string ("10.13.0.35" -> 10)."""
+    return int(version.split(".")[0])
+
+
+def runtime_info() -> dict[str, Any]:
+    """TensorRT version, GPU name and compute capability of this machine (device 0).
+
+    Raises :class:`BackendUnavailableError` when TensorRT or a CUDA GPU is missing.
+    """
+    trt = import_tensorrt()
+    import torch
+
+    if not torch.cuda.is_available():
+        raise BackendUnavailableError("no CUDA GPU visible to torch (needed for TensorRT buffers)")
+    major, minor = torch.cuda.get_device_capability(0)
+    return {
+        "tensorrt_version": trt.__version__,
+        "gpu_name": torch.cuda.get_device_name(0),
+        "compute_capability": [int(major), int(minor)],
+    }
+
+
+def check_engine_compat(
+    sidecar: Mapping[str, Any],
+    runtime: Mapping[str, Any],
+    *,
+    engine_path: str | Path = "ENGINE.plan",
+    onnx_sha256: str | None = None,
+) -> list[str]:
+    """Refuse an engine whose sidecar does not match the running TensorRT and GPU.
+
+    Raises :class:`EngineMismatchError` listing every mismatch (TensorRT version, compute
+    capability, ONNX hash when ``onnx_sha256`` is given) and the command that rebuilds the
+    engine.  Returns warnings that do not stop loading: another GPU name with the same compute
+    capability (TensorRT may run it, but its tactics were timed on the other GPU).
+    """
+    problems: list[str] = []
+    warnings: list[str] = []
+    if sidecar.get("format") != SIDECAR_FORMAT:
+        problems.append(f"sidecar format {sidecar.get('format')!r}, expected {SIDECAR_FORMAT}")
+    built_trt, run_trt = str(sidecar.get("tensorrt_version")), str(runtime.get("tensorrt_version"))
+    if built_trt != run_trt:
+        problems.append(f"built with TensorRT {built_trt}, running TensorRT {run_trt}")
+    built_cc = list(sidecar.get("compute_capability") or [])
+    run_cc = list(runtime.get("compute_capability") or [])
+    if built_cc != run_cc:
+        problems.append(
+            f"built for compute capability {'.'.join(map(str, built_cc)) or '?'} "
+            f"({sidecar.get('gpu_name')}), this GPU is {'.'.join(map(str, run_cc)) or '?'} "
+            f"({runtime.get('gpu_name')})"
+        )
+    elif sidecar.get("gpu_name") != runtime.get("gpu_name"):
+        warnings.append(
+            f"engine was built on {sidecar.get('gpu_name')}, running on {runtime.get('gpu_name')} "
+            "(same compute capability): rebuild for best speed"
+        )
+    if onnx_sha256 is not None and sidecar.get("onnx_sha256") != onnx_sha256:
+        problems.append("the ONNX file changed since the engine was built (SHA-256 differs)")
+    if problems:
+        onnx_file = sidecar.get("onnx_path") or "MODEL.onnx"
+        precision = sidecar.get("precision", "fp32")
+        raise EngineMismatchError(
+            f"engine {engine_path} does not fit this machine: " + "; ".join(problems)
+            + f". Rebuild it here: rt-saliency build-engine {onnx_file} -o {engine_path} "
+            f"--precision {precision}"
+        )
+    return warnings
+
+
+def load_sidecar(engine_path: str | Path) -> dict[str, Any]:
+    """Read an engine's sidecar; a missing or unreadable one is an :class:`EngineMismatchError`."""
+    path = sidecar_path(engine_path)
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise EngineMismatchError(
+            f"{path} is missing, so {engine_path} cannot be checked against this TensorRT/GPU; "
+            "rebuild it with rt-saliency build-engine"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise EngineMismatchError(f"{path} is unreadable ({exc}); rebuild the engine") from exc
+    if not isinstance(data, dict):
+        raise EngineMismatchError(f"{path} is not a JSON object; rebuild the engine")
+    return data
+
+
+@dataclass
+class BuildResult:
+    """What :func:`build_engine` wrote."""
+
+    engine_path: Path
+    sidecar: dict[str, Any]
+    seconds: float
+
+
+def _parse_onnx(trt: Any, builder: Any, logger: Any, onnx_path: Path, strongly_typed: bool) -> Any:
+    flags = 0
+    if strongly_typed and trt_major(trt.__version__) < 11:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
+    return network, parser
+
+
+def build_engine(
+    onnx_path: str | Path,
+    engine_path: str | Path,
+    *,
+    precision: str = "fp32",
+    timing_cache: str | Path | None = None,
+    workspace_mib: int = 2048,
+    fp16_method: str = "auto",
+) -> BuildResult:
+    """Build ``engine_path`` (and its sidecar) from ``onnx_path`` on this machine's GPU 0.
+
+    ``timing_cache``: a file read before and written after the build (created if absent).
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise InputNotFoundError(f"ONNX model not found: {onnx_path}")
+    trt = import_tensorrt()
+    info = runtime_info()
+    engine_path = Path(engine_path)
+    engine_path.parent.mkdir(parents=True, exist_ok=True)
+    major = trt_major(trt.__version__)
+    source = onnx_path
+    strongly_typed = major >= 11
+    fp16_how = None
+    if precision == "fp16" and major >= 11:
+        from rt_saliency.deploy.fp16 import convert_to_fp16
+
+        source = engine_path.with_name(onnx_path.stem + ".fp16.onnx")
+        fp16_how = convert_to_fp16(onnx_path, source, method=fp16_method)
+    start = time.perf_counter()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network, _parser = _parse_onnx(trt, builder, logger, source, strongly_typed)
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mib) << 20)
+    if precision == "fp16" and major < 11:
+        config.set_flag(trt.BuilderFlag.FP16)
+        fp16_how = "BuilderFlag.FP16"
+    cache_path = Path(timing_cache) if timing_cache is not None else None
+    cache_bytes = cache_path.read_bytes() if cache_path is not None and cache_path.is_file() else b""
+    cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise RuntimeError(f"TensorRT failed to build an engine from {source} (see its log above)")
+    engine_path.write_bytes(bytes(serialized))
+    if cache_path is not None:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        cache_path.write_bytes(bytes(config.get_timing_cache().serialize()))
+    seconds = time.perf_counter() - start
+    inputs, outputs = [], []
+    for i in range(network.num_inputs):
+        t = network.get_input(i)
+        inputs.append({"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)})
+    for i in range(network.num_outputs):
+        t = network.get_output(i)
+        outputs.append({"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)})
+    meta = read_metadata(onnx_path)
+    sidecar = {
+        "format": SIDECAR_FORMAT,
+        **info,
+        "precision": precision,
+        "fp16_method": fp16_how,
+        "strongly_typed": strongly_typed,
+        "inputs": inputs,
+        "outputs": outputs,
+        "onnx_path": str(onnx_path),
+        "onnx_sha256": file_sha256(onnx_path),
+        "model_hash": meta.get("rt_saliency.model_hash"),
+        "graph": meta.get("rt_saliency.graph"),
+        "lookahead": meta.get("rt_saliency.lookahead"),
+        "rt_saliency_version": __version__,
+        "build_seconds": round(seconds, 2),
+        "workspace_mib": workspace_mib,
+    }
+    sidecar_path(engine_path).write_text(json.dumps(sidecar, indent=2) + "\n")
+    log.info("built %s (%s, %.1f s) from %s", engine_path, precision, seconds, onnx_path)
+    return BuildResult(engine_path, sidecar, seconds)
+
+
+def engine_filename(onnx_path: str | Path, precision: str) -> str:
+    """``head_w3.onnx`` + fp16 -> ``head_w3.fp16.plan``."""
+    return f"{Path(onnx_path).stem}.{precision}.plan"

@@ -1,0 +1,102 @@
+"""TP-CMRNet as a :class:`~rt_saliency.runtime.predictor.StreamPredictor` over two runners."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rt_saliency.errors import ConfigError, InputError
+from rt_saliency.runtime.base import Runner
+from rt_saliency.spec import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_INPUTS, HEAD_OUTPUTS
+
+State = tuple[np.ndarray, np.ndarray]
+
+
+class NetworkPredictor:
+    """Encoder graph per frame, fixed-window head graph per emitted map.
+
+    The head graph takes exactly ``lookahead + 1`` frames; a shorter window at the end of a
+    stream is padded by repeating its last frame's features (the lookahead frames only shape
+    frame t's map through the backward ConvLSTM, and repeating the last one is the same rule as
+    holding the last frame).  Batch size is 1: the stream predicts one frame at a time.
+    """
+
+    def __init__(
+        self,
+        encoder: Runner,
+        head: Runner,
+        lookahead: int | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        for runner, inputs, outputs, what in (
+            (encoder, ENCODER_INPUTS, ENCODER_OUTPUTS, "encoder"),
+            (head, HEAD_INPUTS, HEAD_OUTPUTS, "head"),
+        ):
+            if tuple(runner.input_specs) != inputs or tuple(runner.output_names) != outputs:
+                raise ConfigError(
+                    f"{what} graph must map {list(inputs)} -> {list(outputs)}, "
+                    f"got {list(runner.input_specs)} -> {list(runner.output_names)}"
+                )
+        frame = encoder.input_specs["frame"].shape
+        flows = encoder.input_specs["flows"].shape
+        window = head.input_specs["features"].shape
+        if frame[0] != 1 or window[0] != 1:
+            raise ConfigError(f"graphs must have batch size 1, got {frame[0]} and {window[0]}")
+        if lookahead is not None and window[1] != lookahead + 1:
+            raise ConfigError(
+                f"head graph window is {window[1]} frames, lookahead {lookahead} needs "
+                f"{lookahead + 1}: export the head with --lookahead {lookahead}"
+            )
+        self.encoder = encoder
+        self.head_runner = head
+        self.window = int(window[1])
+        self.lookahead = self.window - 1
+        self.flow_maps = int(flows[1]) // 2
+        self.input_size = (int(frame[2]), int(frame[3]))
+        self.feature_shape = tuple(int(s) for s in window[2:])
+        self.name = name or f"tpcmrnet/{encoder.backend}"
+        self._h_shape = head.input_specs["h0"].shape
+        self._c_shape = head.input_specs["c0"].shape
+
+    def initial_state(self) -> State:
+        """Zero forward ConvLSTM state (h, c)."""
+        return np.zeros(self._h_shape, np.float32), np.zeros(self._c_shape, np.float32)
+
+    def encode(self, frame: np.ndarray, flows: np.ndarray) -> np.ndarray:
+        """Features (C, h, w) of one frame (3, H, W) with its stacked flows (2S, H, W)."""
+        frame = np.asarray(frame)
+        flows = np.asarray(flows)
+        if frame.ndim != 3 or flows.ndim != 3:
+            raise InputError(
+                f"encode takes frame (3,H,W) and flows (2S,H,W), got {frame.shape} and {flows.shape}"
+            )
+        out = self.encoder.infer({"frame": frame[None], "flows": flows[None]})
+        return out["features"][0]
+
+    def head(self, window: np.ndarray, state: State | None) -> tuple[np.ndarray, State]:
+        """Saliency (H, W) of the window's first frame and the forward state after it."""
+        window = np.asarray(window)
+        if window.ndim != 4 or tuple(window.shape[1:]) != self.feature_shape:
+            raise InputError(
+                f"head takes features (n, {', '.join(map(str, self.feature_shape))}), got {window.shape}"
+            )
+        n = window.shape[0]
+        if not 1 <= n <= self.window:
+            raise InputError(f"head window must hold 1..{self.window} frames, got {n}")
+        if n < self.window:
+            pad = np.repeat(window[-1:], self.window - n, axis=0)
+            window = np.concatenate([window, pad], axis=0)
+        h, c = self.initial_state() if state is None else state
+        out = self.head_runner.infer({"features": window[None], "h0": h, "c0": c})
+        return out["saliency"][0, 0], (out["h1"], out["c1"])
+
+    def close(self) -> None:
+        """Close both runners."""
+        self.encoder.close()
+        self.head_runner.close()
+
+    def __enter__(self) -> NetworkPredictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

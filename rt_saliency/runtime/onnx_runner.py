@@ -1,0 +1,99 @@
+"""ONNX Runtime runner: CPU or CUDA execution provider, optional thread count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rt_saliency.errors import BackendUnavailableError, InputNotFoundError
+from rt_saliency.runtime.base import Runner, TensorSpec
+
+_ORT_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+}
+
+#: device name -> ONNX Runtime execution providers, best first
+PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+class OnnxRunner(Runner):
+    """An ``onnxruntime.InferenceSession`` over one ONNX file.
+
+    ``device="cuda"`` asks for the CUDA execution provider and raises
+    :class:`BackendUnavailableError` when this onnxruntime build lacks it (install
+    ``onnxruntime-gpu``) instead of silently falling back to the CPU.  ``threads`` sets the
+    intra-op thread count (``None``: ONNX Runtime's default, one per core).
+    """
+
+    backend = "onnxruntime"
+
+    def __init__(self, path: str | Path, *, device: str = "cpu", threads: int | None = None) -> None:
+        super().__init__()
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:  # pragma: no cover - a hard dependency, but say it clearly
+            raise BackendUnavailableError("onnxruntime is not installed") from exc
+        path = Path(path)
+        if not path.is_file():
+            raise InputNotFoundError(f"ONNX model not found: {path}")
+        kind = device.split(":")[0]
+        if kind not in PROVIDERS:
+            raise BackendUnavailableError(f"onnxruntime device must be 'cpu' or 'cuda', got {device!r}")
+        available = ort.get_available_providers()
+        if PROVIDERS[kind][0] not in available:
+            raise BackendUnavailableError(
+                f"onnxruntime has no {PROVIDERS[kind][0]} (available: {available}); "
+                "install onnxruntime-gpu for CUDA"
+            )
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers: list = list(PROVIDERS[kind])
+        if kind == "cuda" and ":" in device:
+            providers[0] = ("CUDAExecutionProvider", {"device_id": int(device.split(":")[1])})
+        self.path = path
+        self.device = device
+        self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        self._specs = {}
+        for node in self._session.get_inputs():
+            shape = tuple(node.shape)
+            if not all(isinstance(s, int) for s in shape):
+                raise BackendUnavailableError(
+                    f"{path}: input '{node.name}' has a dynamic shape {shape}; export static shapes"
+                )
+            self._specs[node.name] = TensorSpec(node.name, shape, np.dtype(_ORT_DTYPES[node.type]))
+        self._outputs = tuple(node.name for node in self._session.get_outputs())
+
+    @property
+    def input_specs(self) -> dict[str, TensorSpec]:
+        return self._specs
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self._outputs
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the session actually uses."""
+        return list(self._session.get_providers())
+
+    def metadata(self) -> dict[str, str]:
+        """The model's ``metadata_props`` (written by :mod:`rt_saliency.deploy.onnx_export`)."""
+        return dict(self._session.get_modelmeta().custom_metadata_map)
+
+    def _infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = self._session.run(list(self._outputs), inputs)
+        return dict(zip(self._outputs, values))
+
+    def _release(self) -> None:
+        self._session = None

@@ -1,0 +1,239 @@
+"""Open runners and streaming predictors by backend name.
+
+``open_predictor(backend="auto")`` is what the stream and the CLI call:
+
+* ``"tensorrt"``: engines ``encoder.<precision>.plan`` and ``head_w{L+1}.<precision>.plan`` in
+  ``engine_dir`` (built by ``rt-saliency build-engine``);
+* ``"onnxruntime"``: ``encoder.onnx`` and ``head_w{L+1}.onnx`` in ``engine_dir`` (written by
+  ``rt-saliency export``), or exported on the fly from ``weights`` into a temporary folder;
+* ``"torch"``: the checkpoint ``weights`` run by torch;
+* ``"prior"``: the training-free prior (:mod:`rt_saliency.prior`);
+* ``"auto"``: TensorRT where engines exist and load, else ONNX Runtime (CUDA provider when
+  present), else -- with neither weights nor an engine folder -- the prior, said in one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rt_saliency.errors import BackendUnavailableError, ConfigError, EngineMismatchError, InputNotFoundError
+from rt_saliency.runtime.base import Runner
+from rt_saliency.runtime.predictor import StreamPredictor
+from rt_saliency.spec import DEFAULT_LOOKAHEAD
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "prior")
+RUNNER_BACKENDS = ("tensorrt", "onnxruntime", "torch")
+
+
+def open_runner(backend: str, source: Any, **options: Any) -> Runner:
+    """Open one graph: ``source`` is an engine path (tensorrt), an ONNX path (onnxruntime) or a
+    ``TorchRunner``'s ``(module, input_specs, output_names)`` tuple (torch).
+
+    ``options`` go to the runner (``device``, ``threads`` for onnxruntime/torch; ``check`` for
+    tensorrt).
+    """
+    if backend == "onnxruntime":
+        from rt_saliency.runtime.onnx_runner import OnnxRunner
+
+        return OnnxRunner(source, **options)
+    if backend == "tensorrt":
+        from rt_saliency.runtime.tensorrt_runner import TensorRTRunner
+
+        return TensorRTRunner(source, **options)
+    if backend == "torch":
+        from rt_saliency.runtime.torch_runner import TorchRunner
+
+        module, specs, outputs = source
+        return TorchRunner(module, specs, outputs, **options)
+    raise ConfigError(f"unknown runner backend {backend!r}; choose one of {RUNNER_BACKENDS}")
+
+
+def onnx_paths(engine_dir: str | Path, lookahead: int) -> tuple[Path, Path]:
+    """``(encoder.onnx, head_w{L+1}.onnx)`` inside ``engine_dir``."""
+    from rt_saliency.deploy.onnx_export import encoder_filename, head_filename
+
+    root = Path(engine_dir)
+    return root / encoder_filename(), root / head_filename(lookahead)
+
+
+def engine_paths(engine_dir: str | Path, lookahead: int, precision: str) -> tuple[Path, Path]:
+    """``(encoder.<precision>.plan, head_w{L+1}.<precision>.plan)`` inside ``engine_dir``."""
+    from rt_saliency.deploy.engine import engine_filename
+
+    encoder, head = onnx_paths(engine_dir, lookahead)
+    root = Path(engine_dir)
+    return root / engine_filename(encoder, precision), root / engine_filename(head, precision)
+
+
+def _need_files(paths: tuple[Path, Path], what: str, hint: str) -> None:
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise InputNotFoundError(f"{what} missing: {', '.join(missing)}; {hint}")
+
+
+def _network(encoder: Runner, head: Runner, lookahead: int, flow_maps: int | None,
+             name: str) -> StreamPredictor:
+    from rt_saliency.runtime.network import NetworkPredictor
+
+    try:
+        predictor = NetworkPredictor(encoder, head, lookahead, name=name)
+        if flow_maps is not None and predictor.flow_maps != flow_maps:
+            raise ConfigError(
+                f"the encoder graph takes S={predictor.flow_maps} flow maps, asked for {flow_maps}"
+            )
+    except Exception:
+        encoder.close()
+        head.close()
+        raise
+    return predictor
+
+
+def _open_pair(backend: str, paths: tuple[Path, Path], **options: Any) -> tuple[Runner, Runner]:
+    encoder = open_runner(backend, paths[0], **options)
+    try:
+        head = open_runner(backend, paths[1], **options)
+    except Exception:
+        encoder.close()
+        raise
+    return encoder, head
+
+
+def load_model(weights: str | Path) -> Any:
+    """A checkpoint's model in eval mode (``torch.load(weights_only=True)`` via the model package)."""
+    from rt_saliency.model.checkpoint import load_checkpoint
+
+    if not Path(weights).is_file():
+        raise InputNotFoundError(f"weights not found: {weights}")
+    loaded = load_checkpoint(weights)
+    model = loaded[0] if isinstance(loaded, tuple) else loaded
+    return model.eval()
+
+
+def _check_same_model(weights: str | Path | None, exported_hash: str | None, where: Path) -> None:
+    """Refuse graphs/engines exported from another model than ``weights`` (when both are given)."""
+    if weights is None or exported_hash is None:
+        return
+    from rt_saliency.deploy.onnx_export import model_hash
+
+    if model_hash(load_model(weights)) != exported_hash:
+        raise ConfigError(
+            f"{where} was exported from another model than {weights}; re-export it with "
+            f"rt-saliency export --weights {weights} -o {where.parent} (or omit one of the two)"
+        )
+
+
+def _open_prior(flow_maps: int | None, lookahead: int) -> StreamPredictor:
+    """The training-free prior.  It looks at F^t only and needs no lookahead, so by default it
+    stacks one flow map (no algorithmic delay); an explicit S only widens its window."""
+    try:
+        from rt_saliency.prior import PriorConfig, PriorPredictor
+    except ImportError as exc:
+        raise BackendUnavailableError(f"the training-free prior is not available: {exc}") from exc
+    return PriorPredictor(PriorConfig() if flow_maps is None else PriorConfig(flow_maps=flow_maps))
+
+
+def _onnx_device(device: str | None) -> str:
+    if device is not None:
+        return device
+    import onnxruntime as ort
+
+    return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+
+
+def open_predictor(
+    backend: str = "auto",
+    weights: str | Path | None = None,
+    engine_dir: str | Path | None = None,
+    *,
+    flow_maps: int | None = None,
+    lookahead: int = DEFAULT_LOOKAHEAD,
+    precision: str = "fp32",
+    device: str | None = None,
+    threads: int | None = None,
+) -> StreamPredictor:
+    """A :class:`StreamPredictor` for ``backend`` (see the module docstring for the rules).
+
+    ``flow_maps``: S the caller expects (``None``: the network's own S, from its weights or
+    graphs; the prior's default of one map).  ``device``: ``"cpu"``/``"cuda"`` for onnxruntime and torch (``None``: CUDA provider when
+    onnxruntime has it, else CPU); ``threads``: intra-op threads for onnxruntime/torch.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    if lookahead < 0:
+        raise ConfigError(f"lookahead must be >= 0, got {lookahead}")
+    if engine_dir is not None and not Path(engine_dir).is_dir():
+        raise InputNotFoundError(f"engine folder not found: {engine_dir}")
+
+    if backend == "prior":
+        return _open_prior(flow_maps, lookahead)
+
+    if backend == "auto" and weights is None and engine_dir is None:
+        log.info("no --weights and no engine folder: using the training-free saliency prior")
+        return _open_prior(flow_maps, lookahead)
+
+    if backend in ("tensorrt", "auto") and engine_dir is not None:
+        plans = engine_paths(engine_dir, lookahead, precision)
+        if backend == "tensorrt":
+            _need_files(plans, "TensorRT engines", f"build them: rt-saliency build-engine {engine_dir}")
+            if weights is not None:
+                from rt_saliency.deploy.engine import load_sidecar
+
+                _check_same_model(weights, load_sidecar(plans[0]).get("model_hash"), plans[0])
+            return _network(*_open_pair("tensorrt", plans), lookahead, flow_maps, "tpcmrnet/tensorrt")
+        if all(p.is_file() for p in plans):
+            from rt_saliency.deploy.engine import load_sidecar
+
+            try:
+                _check_same_model(weights, load_sidecar(plans[0]).get("model_hash"), plans[0])
+            except EngineMismatchError:
+                pass  # no readable sidecar: the runner refuses the engine below
+            try:
+                pair = _open_pair("tensorrt", plans)
+            except (BackendUnavailableError, EngineMismatchError) as exc:
+                log.warning("TensorRT engines not used (%s); falling back to ONNX Runtime", exc)
+            else:
+                return _network(*pair, lookahead, flow_maps, "tpcmrnet/tensorrt")
+    if backend == "tensorrt":
+        raise ConfigError("backend 'tensorrt' needs an engine folder (--engine-dir)")
+
+    if backend == "torch":
+        if weights is None:
+            raise ConfigError("backend 'torch' needs --weights")
+        from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, graph_outputs, graph_specs
+
+        model = load_model(weights)
+        enc_specs, head_specs = graph_specs(model, lookahead)
+        options: dict[str, Any] = {"device": device or "cpu", "threads": threads}
+        encoder = open_runner("torch", (EncoderGraph(model), enc_specs, graph_outputs("encoder")), **options)
+        head = open_runner("torch", (HeadGraph(model), head_specs, graph_outputs("head")), **options)
+        return _network(encoder, head, lookahead, flow_maps, "tpcmrnet/torch")
+
+    # onnxruntime, or auto without usable engines
+    ort_options = {"device": _onnx_device(device), "threads": threads}
+    if engine_dir is not None and all(p.is_file() for p in onnx_paths(engine_dir, lookahead)):
+        from rt_saliency.deploy.onnx_export import read_metadata
+
+        encoder_onnx = onnx_paths(engine_dir, lookahead)[0]
+        _check_same_model(weights, read_metadata(encoder_onnx).get("rt_saliency.model_hash"), encoder_onnx)
+        pair = _open_pair("onnxruntime", onnx_paths(engine_dir, lookahead), **ort_options)
+        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime")
+    if weights is None:
+        _need_files(
+            onnx_paths(engine_dir or ".", lookahead),
+            "ONNX graphs",
+            f"export them: rt-saliency export --weights CKPT --lookahead {lookahead} -o {engine_dir}",
+        )
+    from rt_saliency.deploy.onnx_export import export_onnx
+
+    model = load_model(weights)  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory(prefix="rt-saliency-onnx-") as tmp:
+        log.info("exporting %s to ONNX for onnxruntime (lookahead %d)", weights, lookahead)
+        result = export_onnx(model, tmp, lookahead=lookahead)
+        # sessions hold the graphs in memory, so the files can go when the folder does
+        pair = _open_pair("onnxruntime", (result.encoder_path, result.head_path), **ort_options)
+    return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime")

@@ -1,0 +1,93 @@
+"""Sinks: where the pipeline's records go, in frame order, from the sink thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO
+
+from rt_saliency.stream.pipeline import MapRecord
+
+
+class NdjsonSink:
+    """``--qp-out PATH|-``: one JSON line per frame (rt_saliency.qp's NDJSON record format).
+
+    ``{"frame": i, "pts": t, "block": 16, "cols": c, "rows": r, "qp": [[...]]}`` or
+    ``{"frame": i, "dropped": true}``; the grid is ceil(H/16) x ceil(W/16) of the source frame.
+    """
+
+    def __init__(self, target: str | Path | IO, block: int = 16, flush_each: bool = True) -> None:
+        from rt_saliency.qp import NdjsonWriter
+
+        self._writer = NdjsonWriter(target, block=block, flush_each=flush_each)
+
+    def write_map(self, record: MapRecord) -> None:
+        assert record.offsets is not None
+        self._writer.write(record.index, record.offsets, pts=record.pts)
+
+    def write_dropped(self, index: int) -> None:
+        self._writer.write_dropped(index)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class CollectSink:
+    """Keeps every record in memory (tests, small programmatic runs); bounded by ``limit``."""
+
+    def __init__(self, limit: int = 100_000, keep_maps: bool = True) -> None:
+        self.records: list[MapRecord | int] = []
+        self.limit = limit
+        self.keep_maps = keep_maps
+
+    def write_map(self, record: MapRecord) -> None:
+        if len(self.records) < self.limit:
+            if not self.keep_maps:  # offsets only: 200 kB less per frame
+                record = MapRecord(record.index, record.pts, record.size, None, record.offsets)
+            self.records.append(record)
+
+    def write_dropped(self, index: int) -> None:
+        if len(self.records) < self.limit:
+            self.records.append(index)
+
+    def close(self) -> None:
+        pass
+
+
+class EncoderSink:
+    """``-o OUT.mp4``: encodes every kept frame with its own QP offsets (libx264) and muxes it.
+
+    The sink sees frame t when map t is ready, so the encoder is fed in map order and the
+    lookahead delay needs no extra buffer.  Dropped frames are not encoded (``pts`` is the frame
+    index in 1/fps units, so the gap shows in the time stamps).
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float,
+                 config: object | None = None) -> None:
+        from rt_saliency.encode import Muxer, X264Encoder
+
+        self._enc = X264Encoder(width, height, fps, config)
+        try:
+            self._mux = Muxer(str(path), width, height, fps)
+        except BaseException:
+            self._enc.close()
+            raise
+        self._closed = False
+
+    def write_map(self, record: MapRecord) -> None:
+        assert record.rgb is not None, "EncoderSink needs Pipeline(keep_rgb=True)"
+        self._mux.mux(self._enc.encode(record.rgb, record.offsets, pts=record.index))
+
+    def write_dropped(self, index: int) -> None:
+        """Nothing to encode: the frame was never processed."""
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._mux.mux(self._enc.flush())
+        finally:
+            try:
+                self._mux.close()
+            finally:
+                self._enc.close()

@@ -1,0 +1,588 @@
+"""Video sources behind one interface: files, RTSP, V4L2 cameras, stdin (raw / Y4M), synthetic.
+
+Every source is a context manager with an :attr:`Source.info` (:class:`StreamInfo`) and a
+:meth:`Source.frames` generator that yields :class:`Frame` objects numbered 0, 1, 2 ... with
+monotonic time stamps.  :func:`open_source` picks the class from the input spec.  Opening checks
+the input at once, so a missing file or an unreadable stream is reported before any thread starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from rt_saliency.errors import ConfigError, InputError, InputNotFoundError, SourceError
+from rt_saliency.redact import redact_url
+from rt_saliency.stream.frames import Frame, StreamInfo
+
+log = logging.getLogger(__name__)
+
+#: pixel formats accepted for raw frames on stdin
+RAW_PIX_FMTS: tuple[str, ...] = ("rgb24", "yuv420p")
+
+
+class Source:
+    """Base class: a context manager yielding decoded frames; subclasses fill in ``_generate``."""
+
+    info: StreamInfo
+    #: release frames at their time stamps (a file or synth clip played as if it were a camera)
+    pace: bool = False
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        #: successful reconnections (RTSP)
+        self.reconnects = 0
+        #: reconnection attempts, successful or not (RTSP)
+        self.reconnect_attempts = 0
+        self.frames_read = 0
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the input (idempotent)."""
+
+    def stop(self) -> None:
+        """Ask :meth:`frames` to end soon (from another thread or a signal handler)."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield frames in order until the input ends or :meth:`stop` is called."""
+        clock = _MonotonicPts(self.info.fps)
+        origin: float | None = None
+        for rgb, pts in self._generate():
+            if self._stop.is_set():
+                return
+            stamp = clock(pts)
+            if self.pace:
+                if origin is None:
+                    origin = time.monotonic() - stamp
+                wait = origin + stamp - time.monotonic()
+                if wait > 0 and self._stop.wait(wait):
+                    return
+            frame = Frame(self.frames_read, stamp, rgb, time.monotonic())
+            self.frames_read += 1
+            yield frame
+        if self.frames_read == 0 and not self.info.live and not self._stop.is_set():
+            raise InputError(f"{self.info.name}: no video frames")
+
+    def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        raise NotImplementedError
+
+
+class _MonotonicPts:
+    """Keeps time stamps strictly increasing (missing pts, stream restarts after a reconnect)."""
+
+    def __init__(self, fps: float | None) -> None:
+        self.period = 1.0 / fps if fps else 1.0 / 30.0
+        self.offset = 0.0
+        self.last: float | None = None
+
+    def __call__(self, pts: float | None) -> float:
+        if pts is None:
+            value = 0.0 if self.last is None else self.last + self.period
+        else:
+            value = pts + self.offset
+            if self.last is not None and value <= self.last:
+                self.offset += self.last + self.period - value
+                value = self.last + self.period
+        self.last = value
+        return round(value, 6)
+
+
+def _import_av() -> Any:
+    import av  # heavy: imported when a source is opened
+
+    return av
+
+
+def _stream_fps(stream: Any) -> float | None:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    try:
+        fps = float(rate) if rate else None
+    except (TypeError, ZeroDivisionError):
+        return None
+    return fps if fps and math.isfinite(fps) and 0 < fps < 1000 else None
+
+
+class PyAVSource(Source):
+    """Anything FFmpeg demuxes (files, URLs, devices), decoded with PyAV as a generator."""
+
+    def __init__(
+        self,
+        target: str | BinaryIO,
+        *,
+        name: str,
+        live: bool = False,
+        input_format: str | None = None,
+        options: dict[str, str] | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__()
+        self._target = target
+        self._format = input_format
+        self._options = dict(options or {})
+        self._timeout = timeout
+        self._name = name
+        self._container: Any = None
+        self._container = self._open()
+        stream = self._container.streams.video[0]
+        ctx = stream.codec_context
+        if not ctx.width or not ctx.height:
+            self.close()
+            raise InputError(f"{name}: video stream has no frame size")
+        frames = stream.frames or None
+        self.info = StreamInfo(ctx.width, ctx.height, _stream_fps(stream), live, name, frames)
+
+    def _open(self) -> Any:
+        """Open the container and check it has a video stream (errors name the input)."""
+        av = _import_av()
+        try:
+            container = av.open(
+                self._target,
+                format=self._format,
+                options=self._options,
+                timeout=self._timeout,
+            )
+        except av.error.FileNotFoundError as exc:
+            raise InputNotFoundError(f"{self._name}: no such file or device") from exc
+        except av.error.EOFError as exc:
+            raise InputError(f"{self._name}: no video frames (ends before the first one)") from exc
+        except av.error.InvalidDataError as exc:
+            raise InputError(f"{self._name}: not a video FFmpeg can read ({exc.strerror})") from exc
+        except (av.error.FFmpegError, OSError) as exc:
+            raise self._open_error(exc) from exc
+        if not container.streams.video:
+            container.close()
+            raise InputError(f"{self._name}: no video stream")
+        stream = container.streams.video[0]
+        if not self.info_live_hint:
+            stream.thread_type = "AUTO"
+        return container
+
+    #: frame threading adds frames of delay: only for sources that are not live
+    info_live_hint = False
+
+    def _open_error(self, exc: BaseException) -> Exception:
+        text = redact_url(getattr(exc, "strerror", None) or str(exc))
+        return InputError(f"{self._name}: cannot open ({text})")
+
+    def close(self) -> None:
+        if self._container is not None:
+            try:
+                self._container.close()
+            finally:
+                self._container = None
+
+    def _decode(self, container: Any) -> Iterator[tuple[np.ndarray, float | None]]:
+        av = _import_av()
+        try:
+            for frame in container.decode(video=0):
+                yield frame.to_ndarray(format="rgb24"), frame.time
+                if self._stop.is_set():
+                    return
+        except av.error.FFmpegError as exc:
+            raise self._decode_error(exc) from exc
+
+    def _decode_error(self, exc: BaseException) -> Exception:
+        text = redact_url(getattr(exc, "strerror", None) or str(exc))
+        return InputError(f"{self._name}: decode error after {self.frames_read} frames ({text})")
+
+    def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        if self._container is None:
+            raise SourceError(f"{self._name}: source is closed")
+        yield from self._decode(self._container)
+
+
+class RtspSource(PyAVSource):
+    """An RTSP stream over TCP with open/read timeouts and reconnection with exponential backoff.
+
+    A server that goes away ends PyAV's decode loop like an end of stream (or raises after the
+    read timeout when it hangs); either way the source reconnects, doubling the wait from
+    ``backoff_initial`` up to ``backoff_max``, and gives up with :class:`SourceError` once it has
+    failed to reconnect for ``reconnect_timeout`` seconds (0: never reconnect).
+    """
+
+    info_live_hint = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        open_timeout: float = 5.0,
+        read_timeout: float = 5.0,
+        reconnect_timeout: float = 30.0,
+        backoff_initial: float = 0.25,
+        backoff_max: float = 4.0,
+    ) -> None:
+        self.reconnect_timeout = reconnect_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        super().__init__(
+            url,
+            name=redact_url(url),
+            live=True,
+            options={"rtsp_transport": "tcp"},
+            timeout=(open_timeout, read_timeout),
+        )
+
+    def _open_error(self, exc: BaseException) -> Exception:
+        text = redact_url(getattr(exc, "strerror", None) or str(exc))
+        return SourceError(f"{self._name}: cannot open RTSP stream ({text})")
+
+    def _decode_error(self, exc: BaseException) -> Exception:
+        text = redact_url(getattr(exc, "strerror", None) or str(exc))
+        return SourceError(f"{self._name}: stream failed ({text})")
+
+    def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        while not self._stop.is_set():
+            if self._container is None:
+                self._reconnect()
+                if self._container is None:
+                    return
+            try:
+                yield from self._decode(self._container)
+            except SourceError as exc:
+                log.warning("%s; reconnecting", exc)
+            self.close()
+            if self.reconnect_timeout <= 0:
+                return
+
+    def _reconnect(self) -> None:
+        """Reopen the stream with exponential backoff; raise SourceError when out of time."""
+        delay = self.backoff_initial
+        started = time.monotonic()
+        while not self._stop.is_set():
+            self.reconnect_attempts += 1
+            try:
+                self._container = self._open()
+            except (SourceError, InputError) as exc:
+                waited = time.monotonic() - started
+                if waited + delay > self.reconnect_timeout:
+                    raise SourceError(
+                        f"{self._name}: gave up reconnecting after {self.reconnect_attempts} "
+                        f"attempts in {waited:.1f} s ({exc})"
+                    ) from exc
+                log.info("reconnect to %s failed; retrying in %.2f s", self._name, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2.0, self.backoff_max)
+                continue
+            self.reconnects += 1
+            log.info("reconnected to %s (reconnect %d)", self._name, self.reconnects)
+            return
+
+
+class V4L2Source(PyAVSource):
+    """A V4L2 camera (``/dev/videoN``) through PyAV's ``v4l2`` demuxer."""
+
+    info_live_hint = True
+
+    def __init__(
+        self, device: str, *, size: tuple[int, int] | None = None, fps: float | None = None
+    ) -> None:
+        if not Path(device).exists():
+            raise InputNotFoundError(f"{device}: no such camera device")
+        options: dict[str, str] = {}
+        if size is not None:
+            options["video_size"] = f"{size[0]}x{size[1]}"
+        if fps is not None:
+            options["framerate"] = f"{fps:g}"
+        super().__init__(device, name=device, live=True, input_format="v4l2", options=options)
+
+
+class RawSource(Source):
+    """Raw frames (``rgb24`` or ``yuv420p``) of a known size read back to back from a pipe."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        *,
+        size: tuple[int, int],
+        pix_fmt: str = "rgb24",
+        fps: float | None = None,
+        name: str = "stdin",
+    ) -> None:
+        super().__init__()
+        if pix_fmt not in RAW_PIX_FMTS:
+            raise ConfigError(f"--pix-fmt must be one of {', '.join(RAW_PIX_FMTS)}, not {pix_fmt!r}")
+        width, height = size
+        self._stream = stream
+        self._pix_fmt = pix_fmt
+        self._frame_bytes = _frame_bytes(width, height, pix_fmt)
+        self.info = StreamInfo(width, height, fps, False, name, None)
+
+    def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        w, h = self.info.width, self.info.height
+        while True:
+            data = _read_exact(self._stream, self._frame_bytes)
+            if not data:
+                return
+            if len(data) < self._frame_bytes:
+                raise InputError(
+                    f"{self.info.name}: truncated raw frame {self.frames_read} "
+                    f"({len(data)} of {self._frame_bytes} bytes for {w}x{h} {self._pix_fmt})"
+                )
+            yield _raw_to_rgb(data, w, h, self._pix_fmt), None
+
+
+class Y4mSource(Source):
+    """YUV4MPEG2 (``.y4m``) frames from a pipe: 4:2:0 (any chroma siting), 4:4:4 or mono."""
+
+    _CHROMA = {"420": "yuv420p", "420jpeg": "yuv420p", "420paldv": "yuv420p",
+               "420mpeg2": "yuv420p", "444": "yuv444p", "mono": "gray"}
+
+    def __init__(self, stream: BinaryIO, *, name: str = "stdin") -> None:
+        super().__init__()
+        self._stream = stream
+        header = stream.readline(1024)
+        if not header.startswith(b"YUV4MPEG2"):
+            raise InputError(
+                f"{name}: not a Y4M stream (for raw frames pass --input-format rawvideo "
+                "--size WxH --pix-fmt rgb24|yuv420p)"
+            )
+        fields = header.decode("ascii", "replace").split()[1:]
+        width = height = 0
+        fps: float | None = None
+        chroma = "420"
+        for item in fields:
+            key, value = item[0], item[1:]
+            try:
+                if key == "W":
+                    width = int(value)
+                elif key == "H":
+                    height = int(value)
+                elif key == "F":
+                    num, den = value.split(":")
+                    fps = int(num) / int(den) if int(den) else None
+                elif key == "C":
+                    chroma = value
+            except ValueError as exc:
+                raise InputError(f"{name}: bad Y4M header field {item!r}") from exc
+        if width <= 0 or height <= 0:
+            raise InputError(f"{name}: Y4M header without a frame size")
+        if chroma not in self._CHROMA:
+            raise InputError(f"{name}: unsupported Y4M colour space C{chroma}")
+        self._pix_fmt = self._CHROMA[chroma]
+        self._frame_bytes = _frame_bytes(width, height, self._pix_fmt)
+        self.info = StreamInfo(width, height, fps, False, name, None)
+
+    def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        w, h = self.info.width, self.info.height
+        while True:
+            marker = self._stream.readline(1024)
+            if not marker:
+                return
+            if not marker.startswith(b"FRAME"):
+                raise InputError(f"{self.info.name}: bad Y4M frame marker at frame {self.frames_read}")
+            data = _read_exact(self._stream, self._frame_bytes)
+            if len(data) < self._frame_bytes:
+                raise InputError(f"{self.info.name}: truncated Y4M frame {self.frames_read}")
+            yield _raw_to_rgb(data, w, h, self._pix_fmt), None
+
+
+class SynthSource(Source):
+    """``synth://WxH?frames=N&fps=F&live=1&seed=S``: shapes moving over a panning texture.
+
+    Deterministic for a seed.  ``frames=0`` runs until stopped.  ``live=1`` paces frames at
+    ``fps`` in wall-clock time, like a camera (the pipeline then drops frames under overload).
+    """
+
+    def __init__(self, spec: str, *, live: bool | None = None) -> None:
+        super().__init__()
+        parts = urlsplit(spec)
+        match = re.fullmatch(r"(\d+)x(\d+)", parts.netloc + parts.path.rstrip("/"))
+        if not match:
+            raise ConfigError(f"synthetic source must look like synth://640x360?frames=100, not {spec!r}")
+        width, height = int(match.group(1)), int(match.group(2))
+        if not (1 <= width <= 8192 and 1 <= height <= 8192):
+            raise ConfigError(f"synthetic frame size {width}x{height} out of range 1..8192")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        try:
+            self._count = int(query.get("frames", "100"))
+            fps = float(query.get("fps", "30"))
+            self._seed = int(query.get("seed", "0"))
+            query_live = query.get("live")
+        except ValueError as exc:
+            raise ConfigError(f"bad synthetic source parameter in {spec!r}: {exc}") from exc
+        if self._count < 0 or fps <= 0:
+            raise ConfigError(f"synthetic source needs frames >= 0 and fps > 0: {spec!r}")
+        if live is None:
+            live = query_live not in (None, "0", "false", "no")
+        self.info = StreamInfo(width, height, fps, live, spec, self._count or None)
+        self.pace = live
+
+    def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        w, h, fps = self.info.width, self.info.height, float(self.info.fps or 30.0)
+        rng = np.random.default_rng(self._seed)
+        import cv2
+
+        noise = rng.random((max(h // 8, 2), max((w + w // 2) // 8, 2), 3)).astype(np.float32)
+        texture = cv2.resize(noise, (w + w // 2, h), interpolation=cv2.INTER_CUBIC)
+        texture = np.clip(40 + 100 * texture, 0, 255).astype(np.uint8)
+        shapes = [
+            (rng.uniform(0, w), rng.uniform(0, h), rng.uniform(-4, 4) * w / 320,
+             rng.uniform(-3, 3) * h / 240, max(2, int(rng.uniform(0.04, 0.1) * min(w, h))),
+             tuple(int(c) for c in rng.integers(150, 256, 3)))
+            for _ in range(3)
+        ]
+        i = 0
+        while self._count == 0 or i < self._count:
+            shift = (i * max(1, w // 160)) % (w // 2 + 1)
+            img = np.ascontiguousarray(texture[:, shift:shift + w])
+            for x0, y0, vx, vy, r, color in shapes:
+                x = int(_bounce(x0 + vx * i, w))
+                y = int(_bounce(y0 + vy * i, h))
+                cv2.circle(img, (x, y), r, color, -1)
+            yield img, i / fps
+            i += 1
+
+
+def _bounce(pos: float, size: int) -> float:
+    period = 2 * max(size - 1, 1)
+    pos = pos % period
+    return pos if pos < size else period - pos
+
+
+def _frame_bytes(width: int, height: int, pix_fmt: str) -> int:
+    if pix_fmt == "rgb24":
+        return width * height * 3
+    if pix_fmt == "yuv420p":
+        return width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
+    if pix_fmt == "yuv444p":
+        return width * height * 3
+    if pix_fmt == "gray":
+        return width * height
+    raise ConfigError(f"unsupported pixel format {pix_fmt!r}")
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    chunks: list[bytes] = []
+    remaining = n
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _raw_to_rgb(data: bytes, width: int, height: int, pix_fmt: str) -> np.ndarray:
+    """Planar YUV (BT.601, limited range) or packed RGB bytes -> uint8 (H, W, 3) RGB."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if pix_fmt == "rgb24":
+        return buf.reshape(height, width, 3).copy()
+    n = width * height
+    y = buf[:n].reshape(height, width).astype(np.float32)
+    if pix_fmt == "gray":
+        u = v = np.full_like(y, 128.0)
+    elif pix_fmt == "yuv444p":
+        u = buf[n:2 * n].reshape(height, width).astype(np.float32)
+        v = buf[2 * n:3 * n].reshape(height, width).astype(np.float32)
+    else:
+        cw, ch = (width + 1) // 2, (height + 1) // 2
+        u = buf[n:n + cw * ch].reshape(ch, cw)
+        v = buf[n + cw * ch:n + 2 * cw * ch].reshape(ch, cw)
+        u = u.repeat(2, 0).repeat(2, 1)[:height, :width].astype(np.float32)
+        v = v.repeat(2, 0).repeat(2, 1)[:height, :width].astype(np.float32)
+    yy = 1.164 * (y - 16.0)
+    u -= 128.0
+    v -= 128.0
+    rgb = np.stack([yy + 1.596 * v, yy - 0.392 * u - 0.813 * v, yy + 2.017 * u], axis=-1)
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x360"`` -> ``(640, 360)``; ConfigError otherwise."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        raise ConfigError(f"size must look like WIDTHxHEIGHT (e.g. 640x360), not {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def open_source(
+    spec: str,
+    *,
+    input_format: str | None = None,
+    size: tuple[int, int] | None = None,
+    pix_fmt: str | None = None,
+    fps: float | None = None,
+    live: bool | None = None,
+    open_timeout: float = 5.0,
+    read_timeout: float = 5.0,
+    reconnect_timeout: float = 30.0,
+    stdin: BinaryIO | None = None,
+) -> Source:
+    """Open ``spec`` as a source: a path, ``rtsp://...``, ``/dev/videoN``, ``-`` or ``synth://``.
+
+    ``live`` overrides the default policy (RTSP/V4L2/paced synth are live, files and pipes not);
+    it decides whether overload drops frames, and a file or pipe forced live is read at its own
+    frame rate (like ``ffmpeg -re``), so it behaves like a camera.  Raises :class:`InputNotFoundError`,
+    :class:`InputError`, :class:`ConfigError` (the caller's mistakes) or :class:`SourceError`.
+    """
+    if not spec:
+        raise ConfigError("no input given")
+    source: Source
+    if spec == "-":
+        pipe = stdin if stdin is not None else sys.stdin.buffer
+        if input_format == "rawvideo":
+            if size is None:
+                raise ConfigError("raw frames on stdin need --size WxH (and --pix-fmt)")
+            source = RawSource(pipe, size=size, pix_fmt=pix_fmt or "rgb24", fps=fps)
+        elif input_format in (None, "y4m", "yuv4mpegpipe"):
+            source = Y4mSource(pipe)
+        else:
+            source = PyAVSource(pipe, name="stdin", input_format=input_format)
+    elif spec.startswith("synth://"):
+        source = SynthSource(spec, live=live)
+    elif spec.startswith(("rtsp://", "rtsps://")):
+        source = RtspSource(
+            spec,
+            open_timeout=open_timeout,
+            read_timeout=read_timeout,
+            reconnect_timeout=reconnect_timeout,
+        )
+    elif spec.startswith("/dev/video"):
+        source = V4L2Source(spec, size=size, fps=fps)
+    elif re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", spec):
+        source = PyAVSource(
+            spec, name=redact_url(spec), live=True, input_format=input_format,
+            timeout=(open_timeout, read_timeout),
+        )
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise InputNotFoundError(f"{spec}: no such file")
+        if path.is_dir():
+            raise InputError(f"{spec}: is a directory, not a video")
+        options: dict[str, str] = {}
+        if input_format == "rawvideo":
+            if size is None:
+                raise ConfigError("raw video files need --size WxH (and --pix-fmt)")
+            options = {"video_size": f"{size[0]}x{size[1]}", "pixel_format": pix_fmt or "rgb24"}
+            if fps:
+                options["framerate"] = f"{fps:g}"
+        source = PyAVSource(str(path), name=spec, input_format=input_format, options=options)
+    if live is not None and source.info.live != live:
+        info = source.info
+        source.info = StreamInfo(info.width, info.height, info.fps, live, info.name, info.frame_count)
+        # a recorded input treated as live is played at its own pace, like a camera
+        source.pace = live and not isinstance(source, (RtspSource, V4L2Source))
+    return source

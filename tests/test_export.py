@@ -1,0 +1,143 @@
+"""ONNX export of TP-CMRNet's streaming graphs: structure, metadata, parity with torch, FP16, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from rt_saliency.cli import main
+from rt_saliency.deploy.check import check_export
+from rt_saliency.deploy.fp16 import convert_to_fp16
+from rt_saliency.deploy.graphs import random_inputs
+from rt_saliency.deploy.onnx_export import (
+    LOOP_OPS,
+    MANIFEST,
+    export_onnx,
+    file_sha256,
+    graph_ops,
+    model_hash,
+    read_metadata,
+)
+from rt_saliency.model import create_model
+from rt_saliency.runtime.base import compare_outputs
+from rt_saliency.runtime.onnx_runner import OnnxRunner
+from rt_saliency.spec import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_INPUTS, HEAD_OUTPUTS
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory):
+    """The default model (random init, seed 0) exported once with lookahead 2."""
+    torch.manual_seed(0)
+    model = create_model().eval()
+    out = tmp_path_factory.mktemp("export")
+    return model, export_onnx(model, out, lookahead=2)
+
+
+def test_files_names_and_static_shapes(exported) -> None:
+    model, result = exported
+    assert result.encoder_path.name == "encoder.onnx"
+    assert result.head_path.name == "head_w3.onnx"
+    s = model.config.flow_maps
+    enc = onnx.load(str(result.encoder_path))
+    head = onnx.load(str(result.head_path))
+    for proto, inputs, outputs in ((enc, ENCODER_INPUTS, ENCODER_OUTPUTS), (head, HEAD_INPUTS, HEAD_OUTPUTS)):
+        onnx.checker.check_model(proto, full_check=True)
+        assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+        assert [i.name for i in proto.graph.input] == list(inputs)
+        assert [o.name for o in proto.graph.output] == list(outputs)
+    dims = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in enc.graph.input}
+    assert dims == {"frame": [1, 3, 224, 224], "flows": [1, 2 * s, 224, 224]}
+    head_dims = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in head.graph.input}
+    assert head_dims["features"][:2] == [1, 3]  # window of L + 1 = 3 frames, static
+    assert head_dims["h0"] == [1, 32, 28, 28]
+
+
+def test_no_loop_ops_convlstm_unrolled(exported) -> None:
+    _, result = exported
+    for path in (result.encoder_path, result.head_path):
+        assert not graph_ops(path) & LOOP_OPS, f"{path.name} has control flow"
+    assert "Conv" in graph_ops(result.head_path)
+
+
+def test_metadata_and_manifest(exported) -> None:
+    model, result = exported
+    digest = model_hash(model)
+    assert result.model_hash == digest and len(digest) == 64
+    for path, kind, specs in ((result.encoder_path, "encoder", result.encoder_specs),
+                              (result.head_path, "head", result.head_specs)):
+        meta = read_metadata(path)
+        assert meta["rt_saliency.graph"] == kind
+        assert meta["rt_saliency.model_hash"] == digest
+        assert meta["rt_saliency.lookahead"] == "2"
+        assert json.loads(meta["rt_saliency.config"]) == json.loads(json.dumps(model.config.to_dict(), default=list))
+        assert [s["shape"] for s in json.loads(meta["rt_saliency.input_spec"])] == [
+            list(s.shape) for s in specs.values()
+        ]
+    manifest = json.loads((result.encoder_path.parent / MANIFEST).read_text())
+    assert manifest["graphs"]["head"]["sha256"] == file_sha256(result.head_path)
+    assert manifest["opset"] >= 17 and manifest["model_hash"] == digest
+
+
+def test_model_hash_changes_with_weights() -> None:
+    torch.manual_seed(0)
+    a = create_model()
+    torch.manual_seed(1)
+    b = create_model()
+    assert model_hash(a) != model_hash(b)
+    b.load_state_dict(a.state_dict())
+    assert model_hash(a) == model_hash(b)
+
+
+def test_onnxruntime_matches_torch_fp32(exported) -> None:
+    model, result = exported
+    report = check_export(model, result, seed=3, threads=2)
+    for graph, outputs in (("encoder", ENCODER_OUTPUTS), ("head", HEAD_OUTPUTS)):
+        assert set(report["parity"][graph]) == set(outputs)
+        for name, diff in report["parity"][graph].items():
+            assert diff["max_abs"] < 1e-4, (graph, name, diff)
+
+
+def test_fp16_conversion_keeps_float32_io_and_stays_close(exported, tmp_path: Path) -> None:
+    _, result = exported
+    dst = tmp_path / "head.fp16.onnx"
+    assert convert_to_fp16(result.head_path, dst, method="builtin") == "builtin"
+    proto = onnx.load(str(dst))
+    conv_weights = {n.input[1] for n in proto.graph.node if n.op_type == "Conv"}
+    kinds = {i.data_type for i in proto.graph.initializer if i.name in conv_weights}
+    assert kinds == {onnx.TensorProto.FLOAT16}
+    assert {i.type.tensor_type.elem_type for i in proto.graph.input} == {onnx.TensorProto.FLOAT}
+    with OnnxRunner(result.head_path) as fp32, OnnxRunner(dst) as fp16:
+        x = random_inputs(fp32.input_specs, seed=1)
+        diffs = compare_outputs(fp16.infer(x), fp32.infer(x))
+    assert diffs["saliency"].max_abs < 2e-2
+    assert diffs["saliency"].max_abs > 0  # it really ran in half precision
+
+
+def test_cli_export_with_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli"
+    status = main(["export", "--random-init", "--flow-maps", "3", "--lookahead", "0", "-o", str(out), "--check"])
+    assert status == 0
+    assert (out / "encoder.onnx").is_file() and (out / "head_w1.onnx").is_file()
+    text = capsys.readouterr().out
+    report = json.loads(text[text.index("{"):])
+    assert report["max_abs"] < 1e-4
+    with OnnxRunner(out / "encoder.onnx") as runner:
+        assert runner.input_specs["flows"].shape == (1, 6, 224, 224)
+
+
+def test_cli_export_refuses_bad_options(tmp_path: Path) -> None:
+    assert main(["export", "--random-init", "--opset", "13", "-o", str(tmp_path)]) == 2
+    assert main(["export", "--weights", str(tmp_path / "missing.pt"), "-o", str(tmp_path)]) == 2
+    assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_random_inputs_are_deterministic(exported) -> None:
+    _, result = exported
+    a = random_inputs(result.head_specs, seed=5)
+    b = random_inputs(result.head_specs, seed=5)
+    assert all(np.array_equal(a[k], b[k]) for k in a)

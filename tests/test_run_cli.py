@@ -1,0 +1,204 @@
+"""``python -m rt_saliency run`` end to end, in subprocesses with timeouts: exact accounting,
+odd sizes, bad inputs (one line, non-zero exit, no traceback), signals, stats, encoding."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rt_saliency.qp import read_ndjson
+
+TIMEOUT = 120
+
+
+def rts(*args: str, stdin: bytes | None = None, timeout: float = TIMEOUT
+        ) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "rt_saliency", "-q", "run", *args],
+                          input=stdin, capture_output=True, timeout=timeout)
+
+
+def ffmpeg(ffmpeg_bin: str, *args: str) -> None:
+    subprocess.run([ffmpeg_bin, "-v", "error", "-y", *args], check=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory, ffmpeg_bin: str) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("media")
+    src = "testsrc=size=160x90:rate=30"
+    ffmpeg(ffmpeg_bin, "-f", "lavfi", "-i", src, "-frames:v", "45", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", str(d / "clip.mp4"))
+    ffmpeg(ffmpeg_bin, "-f", "lavfi", "-i", src, "-frames:v", "30", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(d / "faststart.mp4"))
+    for name in ("clip.mp4", "faststart.mp4"):
+        data = (d / name).read_bytes()
+        (d / f"trunc-{name}").write_bytes(data[: len(data) // 2])
+    (d / "random.mp4").write_bytes(os.urandom(20_000))
+    ffmpeg(ffmpeg_bin, "-f", "lavfi", "-i", src, "-frames:v", "0", "-c:v", "ffv1",
+           str(d / "zero.mkv"))
+    for w, h in ((1921, 1081), (8, 8)):
+        ffmpeg(ffmpeg_bin, "-f", "lavfi", "-i", f"testsrc=size={w}x{h}:rate=25", "-frames:v", "3",
+               "-c:v", "ffv1", str(d / f"odd{w}x{h}.mkv"))
+    return {p.name: p for p in d.iterdir()}
+
+
+def test_every_frame_of_a_known_length_file_yields_one_record(media: dict[str, Path],
+                                                              tmp_path: Path) -> None:
+    out, stats = tmp_path / "maps.ndjson", tmp_path / "stats.json"
+    proc = rts("-i", str(media["clip.mp4"]), "--qp-out", str(out), "--stats", str(stats))
+    assert proc.returncode == 0, proc.stderr.decode()
+    records = list(read_ndjson(out))
+    assert [r["frame"] for r in records] == list(range(45))
+    assert all((r["rows"], r["cols"], r["block"]) == (6, 10, 16) for r in records)
+    assert all(r["qp"].shape == (6, 10) for r in records)
+    assert [r["pts"] for r in records] == pytest.approx([i / 30 for i in range(45)], abs=1e-3)
+    snap = json.loads(stats.read_text())
+    assert snap["frames_in"] == snap["maps_out"] == 45 and snap["dropped"] == 0
+    assert snap["compute_latency"]["count"] == 45
+    assert set(snap["stages"]) == {"source", "resize", "flow", "encode", "head", "qp", "sink"}
+
+
+@pytest.mark.parametrize(("name", "rows", "cols"), [("odd1921x1081.mkv", 68, 121),
+                                                    ("odd8x8.mkv", 1, 1)])
+def test_odd_sizes_work_with_the_source_grid(media: dict[str, Path], name: str, rows: int,
+                                             cols: int) -> None:
+    proc = rts("-i", str(media[name]), "--qp-out", "-")
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = [json.loads(x) for x in proc.stdout.decode().splitlines()]
+    assert [r["frame"] for r in lines] == [0, 1, 2]
+    assert all((r["rows"], r["cols"]) == (rows, cols) for r in lines)
+    assert all(len(r["qp"]) == rows and len(r["qp"][0]) == cols for r in lines)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("missing.mp4", "no such file"),
+    ("random.mp4", "not a video FFmpeg can read"),
+    ("trunc-clip.mp4", "not a video FFmpeg can read"),
+    ("trunc-faststart.mp4", "decode error"),
+    ("zero.mkv", "no video frames"),
+])
+def test_bad_inputs_give_one_line_and_exit_2(media: dict[str, Path], tmp_path: Path,
+                                            name: str, message: str) -> None:
+    path = media.get(name, tmp_path / name)
+    proc = rts("-i", str(path), "--qp-out", str(tmp_path / "o.ndjson"), timeout=60)
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("rt-saliency: error:") and message in err
+
+
+@pytest.mark.parametrize(("stdin", "args", "message"), [
+    (b"", [], "not a Y4M stream"),
+    (b"YUV4MPEG2 W16 H16 F30:1 C420jpeg\n", [], "no video frames"),
+    (b"\x00" * 100, ["--input-format", "rawvideo", "--size", "8x8"], "truncated raw frame 0"),
+    (b"", ["--input-format", "rawvideo", "--size", "8by8"], "WIDTHxHEIGHT"),
+    (b"", ["--input-format", "rawvideo"], "--size"),
+])
+def test_bad_stdin_gives_one_line_and_exit_2(stdin: bytes, args: list[str], message: str) -> None:
+    proc = rts("-i", "-", *args, stdin=stdin, timeout=60)
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
+def test_y4m_on_stdin_with_odd_size(ffmpeg_bin: str) -> None:
+    y4m = subprocess.run([ffmpeg_bin, "-v", "error", "-f", "lavfi", "-i",
+                          "testsrc=size=33x17:rate=10", "-frames:v", "4", "-pix_fmt", "yuv420p",
+                          "-f", "yuv4mpegpipe", "-"], capture_output=True, check=True).stdout
+    proc = rts("-i", "-", "--qp-out", "-", stdin=y4m)
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = [json.loads(x) for x in proc.stdout.decode().splitlines()]
+    assert [(r["frame"], r["rows"], r["cols"]) for r in lines] == [(i, 2, 3) for i in range(4)]
+
+
+def test_rtsp_server_down_is_a_one_line_failure() -> None:
+    from rtsp_server import free_port
+
+    proc = rts("-i", f"rtsp://bob:hunter2@127.0.0.1:{free_port()}/x", "--open-timeout", "2",
+               timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "hunter2" not in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_drains_and_flushes(tmp_path: Path, sig: int) -> None:
+    out, stats = tmp_path / "maps.ndjson", tmp_path / "stats.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rt_saliency", "-q", "run", "-i", "synth://96x64?frames=0&live=1",
+         "--qp-out", str(out), "--stats", str(stats), "--no-table"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 2000):
+        time.sleep(0.1)  # wait until maps flow
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    records = list(read_ndjson(out))
+    snap = json.loads(stats.read_text())
+    assert len(records) == snap["frames_in"] > 3
+    assert [r["frame"] for r in records] == list(range(len(records)))
+
+
+def test_encodes_every_frame_with_its_map(media: dict[str, Path], tmp_path: Path) -> None:
+    import av
+
+    out = tmp_path / "guided.mp4"
+    proc = rts("-i", str(media["clip.mp4"]), "-o", str(out), "--max-frames", "20")
+    assert proc.returncode == 0, proc.stderr.decode()
+    with av.open(str(out)) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == 20 and (frames[0].width, frames[0].height) == (160, 90)
+
+
+def test_bad_options_exit_2(tmp_path: Path) -> None:
+    proc = rts("-i", "synth://64x48?frames=2", "--qp-out", str(tmp_path / "nodir" / "x.ndjson"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr.decode()
+    proc = rts("-i", "synth://64x48?frames=2", "--metrics-port", "70000")
+    assert proc.returncode == 2 and "--metrics-port" in proc.stderr.decode()
+    proc = rts("-i", "synth://64x48?frames=2", "--max-frames", "0")
+    assert proc.returncode == 2
+    proc = rts("-i", "synth://64x48?frames=2", "--stats", str(tmp_path / "nodir" / "s.json"))
+    assert proc.returncode == 2 and "--stats" in proc.stderr.decode()
+
+
+def test_metrics_port_serves_while_running(tmp_path: Path) -> None:
+    import urllib.request
+
+    from rtsp_server import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rt_saliency", "-q", "run", "-i", "synth://64x48?frames=0&live=1",
+         "--metrics-port", str(port), "--no-table"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        body = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "rt_saliency_maps_total" not in body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    body = r.read().decode()
+            except OSError:
+                time.sleep(0.2)
+        assert "rt_saliency_maps_total" in body and "rt_saliency_queue_depth" in body
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+
+
+def test_reader_closing_stdout_early_is_not_an_error() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rt_saliency", "-q", "run", "-i", "synth://64x48?frames=2000",
+         "--qp-out", "-", "--no-table"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    first = json.loads(proc.stdout.readline())
+    proc.stdout.close()  # like `| head -1`
+    _, err = proc.communicate(timeout=60)
+    assert first["frame"] == 0
+    assert proc.returncode == 0 and b"Traceback" not in err, err.decode()
