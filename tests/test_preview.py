@@ -52,3 +52,17 @@ def test_preview_writer_roundtrip(tmp_path) -> None:
         frames = list(container.decode(video=0))
     assert len(frames) == 5
     assert (frames[0].width, frames[0].height) == (200, 120)
+
+
+def test_run_preview_option(tmp_path) -> None:
+    from rt_saliency.cli import main
+
+    path = tmp_path / "run-preview.mp4"
+    status = main(["-q", "run", "-i", "synth://160x96?frames=12&fps=10", "--preview", str(path),
+                   "--no-table"])
+    assert status == 0
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == 12
+    assert frames[0].height == 240  # one panel row, three panels side by side
+    assert frames[0].width > 3 * frames[0].height

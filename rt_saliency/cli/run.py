@@ -98,6 +98,8 @@ def register(subparsers: Any) -> None:
                      help="QP offset strength (rt_saliency.qp.QPConfig.strength)")
     out.add_argument("-o", "--output", default=None,
                      help="saliency-guided H.264 encode of the input (.mp4/.mkv/.ts)")
+    out.add_argument("--preview", default=None, metavar="FILE",
+                     help="side-by-side preview video: frame | saliency overlay | QP heatmap")
     out.add_argument("--bitrate", type=float, default=None,
                      help="encode at this ABR rate in kbit/s (default: CRF 23)")
     out.add_argument("--stats", default=None, help="write run statistics as JSON to FILE")
@@ -127,13 +129,13 @@ def run(args: argparse.Namespace) -> int:
     """Open the input, the predictor and the sinks; stream until the end or a signal."""
     from rt_saliency.stream.metrics_http import MetricsServer
     from rt_saliency.stream.pipeline import Pipeline
-    from rt_saliency.stream.sinks import EncoderSink, NdjsonSink
+    from rt_saliency.stream.sinks import EncoderSink, NdjsonSink, PreviewSink
     from rt_saliency.stream.sources import open_source, parse_size
     from rt_saliency.stream.stats import StreamStats
 
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise ConfigError(f"--metrics-port must be 0..65535, got {args.metrics_port}")
-    if args.qp_out is None and args.output is None:
+    if args.qp_out is None and args.output is None and args.preview is None:
         log.info("no --qp-out or -o given: maps are computed and only the stats are reported")
     if args.stats and not Path(args.stats).resolve().parent.is_dir():
         raise ConfigError(f"--stats: folder {Path(args.stats).parent} does not exist")
@@ -158,6 +160,10 @@ def run(args: argparse.Namespace) -> int:
                               _x264_config(args))
             stack.callback(enc.close)
             sinks.append(enc)
+        if args.preview is not None:
+            preview = PreviewSink(args.preview, info.fps or 30.0, qp_range=max(-qp_config.qp_min, qp_config.qp_max))
+            stack.callback(preview.close)
+            sinks.append(preview)
         predictor = open_predictor(args.backend, weights=args.weights,
                                    engine_dir=args.engine_dir, flow_maps=args.flow_maps,
                                    lookahead=args.lookahead)
@@ -178,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
 
         pipeline = Pipeline(source, predictor, sinks, qp_factory=qp_factory,
                             ring_size=args.ring_size, live=args.live, max_frames=args.max_frames,
-                            keep_rgb=args.output is not None, stats=stats)
+                            keep_rgb=args.output is not None or args.preview is not None,
+                            stats=stats)
         if args.metrics_port is not None:
             stack.enter_context(MetricsServer(stats, args.metrics_port, args.metrics_host))
         stack.enter_context(_drain_on_signals(pipeline))

@@ -91,3 +91,29 @@ class EncoderSink:
                 self._mux.close()
             finally:
                 self._enc.close()
+
+
+class PreviewSink:
+    """``--preview FILE``: a side-by-side video, frame | saliency overlay | QP heatmap.
+
+    Dropped frames are skipped (they have no map); the preview keeps the source frame rate.
+    """
+
+    def __init__(self, path: str | Path, fps: float, qp_range: float = 8.0) -> None:
+        from rt_saliency.preview import PreviewWriter
+
+        self._writer = PreviewWriter(path, fps=fps)
+        self._qp_range = qp_range
+
+    def write_map(self, record: MapRecord) -> None:
+        from rt_saliency.preview import render_preview
+
+        assert record.rgb is not None, "PreviewSink needs Pipeline(keep_rgb=True)"
+        self._writer.write(render_preview(record.rgb, record.saliency, record.offsets,
+                                          qp_range=self._qp_range))
+
+    def write_dropped(self, index: int) -> None:
+        """Nothing to show: the frame was never processed."""
+
+    def close(self) -> None:
+        self._writer.close()
