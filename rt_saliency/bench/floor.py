@@ -1,0 +1,170 @@
+"""This machine's dense convolution / GEMM throughput: the floor a model's time is judged against.
+
+A model of M multiply-accumulates cannot run faster than M / (the best MAC rate this machine
+reaches on dense convolutions).  :func:`measure_floor` measures that rate once per benchmark run,
+with Torch and, when it loads, ONNX Runtime, on convolution shapes like TP-CMRNet's (3x3 and 5x5
+at 56x56 and 28x28) plus one square GEMM; the ratio ``model time / (MACs / floor rate)`` then says
+how far a backend is from the hardware.  1.0 would be perfect; 2-4 is typical for small layers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from rt_saliency.bench.timing import summarize, time_calls, torch_threads
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """One dense convolution (batch 1, stride 1, same padding) repeated ``depth`` times."""
+
+    name: str
+    channels: int
+    size: int
+    kernel: int
+    depth: int = 4
+
+    @property
+    def macs(self) -> int:
+        return self.depth * self.size * self.size * self.channels * self.channels * self.kernel**2
+
+
+#: shapes like the model's heavy layers (see DESIGN.md: CMR blocks at 56x56 and 28x28)
+CONV_SHAPES: tuple[ConvShape, ...] = (
+    ConvShape("conv3x3_c64_56", channels=64, size=56, kernel=3),
+    ConvShape("conv5x5_c32_56", channels=32, size=56, kernel=5),
+    ConvShape("conv3x3_c128_28", channels=128, size=28, kernel=3),
+)
+#: square fp32 GEMM size
+GEMM_N: int = 1024
+
+
+def _torch_conv(shape: ConvShape, threads: int, warmup: int, iters: int) -> dict[str, Any]:
+    import torch
+
+    with torch_threads(threads), torch.inference_mode():
+        layers = torch.nn.Sequential(
+            *[
+                torch.nn.Conv2d(shape.channels, shape.channels, shape.kernel,
+                                padding=shape.kernel // 2, bias=False)
+                for _ in range(shape.depth)
+            ]
+        ).eval()
+        x = torch.randn(1, shape.channels, shape.size, shape.size)
+        samples = time_calls(lambda: layers(x), warmup=warmup, iters=iters, max_seconds=3.0)
+    return _row("torch", shape.name, shape.macs, samples, threads)
+
+
+def _torch_gemm(n: int, threads: int, warmup: int, iters: int) -> dict[str, Any]:
+    import torch
+
+    with torch_threads(threads), torch.inference_mode():
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        samples = time_calls(lambda: a @ b, warmup=warmup, iters=iters, max_seconds=3.0)
+    return _row("torch", f"gemm_{n}", n**3, samples, threads)
+
+
+def _ort_conv(shape: ConvShape, threads: int, warmup: int, iters: int) -> dict[str, Any]:
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes, inits = [], []
+    prev = "x"
+    for i in range(shape.depth):
+        w = rng.standard_normal(
+            (shape.channels, shape.channels, shape.kernel, shape.kernel)
+        ).astype(np.float32) * 0.05
+        inits.append(numpy_helper.from_array(w, name=f"w{i}"))
+        out = "y" if i == shape.depth - 1 else f"t{i}"
+        pad = shape.kernel // 2
+        nodes.append(helper.make_node("Conv", [prev, f"w{i}"], [out], pads=[pad] * 4))
+        prev = out
+    dims = [1, shape.channels, shape.size, shape.size]
+    graph = helper.make_graph(
+        nodes, "floor",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, dims)],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    x = rng.standard_normal(dims).astype(np.float32)
+    del onnx  # imported only to fail early when onnx is missing
+    samples = time_calls(lambda: sess.run(None, {"x": x}), warmup=warmup, iters=iters,
+                         max_seconds=3.0)
+    return _row("onnxruntime", shape.name, shape.macs, samples, threads)
+
+
+def _row(backend: str, name: str, macs: int, samples: list[float], threads: int) -> dict[str, Any]:
+    stats = summarize(samples)
+    # the floor is what the hardware *can* do: judge it by the fastest call, not the median
+    gmacs = macs / (stats["min_ms"] / 1e3) / 1e9
+    return {
+        "kind": "floor",
+        "backend": backend,
+        "shape": name,
+        "threads": threads,
+        "macs": macs,
+        "gmac_per_s": gmacs,
+        "rate_from": "fastest call",
+        "gflop_per_s": 2 * gmacs,
+        **stats,
+    }
+
+
+def measure_floor(
+    *,
+    threads: int = 2,
+    warmup: int = 3,
+    iters: int = 20,
+    shapes: tuple[ConvShape, ...] = CONV_SHAPES,
+    gemm_n: int = GEMM_N,
+    onnxruntime: bool = True,
+) -> dict[str, Any]:
+    """Measure dense conv (and GEMM) MAC rates; returns rows and the floor rates in MAC/s.
+
+    ``floor_conv_macs_per_s`` is the best conv rate (fastest call) over backends and shapes: the
+    rate model times are compared with.  GEMM is reported beside it but not used (the model is convs).
+    """
+    rows: list[dict[str, Any]] = []
+    for shape in shapes:
+        rows.append(_torch_conv(shape, threads, warmup, iters))
+    if gemm_n > 0:
+        rows.append(_torch_gemm(gemm_n, threads, warmup, iters))
+    ort_error = None
+    if onnxruntime:
+        try:
+            for shape in shapes:
+                rows.append(_ort_conv(shape, threads, warmup, iters))
+        except ImportError as exc:
+            ort_error = f"onnxruntime unavailable: {exc}"
+            log.warning("floor: %s", ort_error)
+    conv = [r for r in rows if not r["shape"].startswith("gemm")]
+    per_backend = {}
+    for backend in sorted({r["backend"] for r in conv}):
+        per_backend[backend] = max(r["gmac_per_s"] for r in conv if r["backend"] == backend) * 1e9
+    return {
+        "threads": threads,
+        "rows": rows,
+        "floor_conv_macs_per_s": max(per_backend.values()),
+        "floor_conv_macs_per_s_by_backend": per_backend,
+        "onnxruntime_error": ort_error,
+        "shapes": [asdict(s) | {"macs": s.macs} for s in shapes],
+    }
+
+
+def floor_ratio(time_s: float, macs: int, floor_macs_per_s: float) -> float:
+    """How many times slower than the floor: measured time / (MACs / floor rate)."""
+    return time_s / (macs / floor_macs_per_s)

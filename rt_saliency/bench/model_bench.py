@@ -1,0 +1,230 @@
+"""Model cost: parameters and MACs per registered variant, and time per frame per backend.
+
+A frame's model time is the encoder graph once plus the head graph once (one window of L + 1
+frames slides by one frame per emitted map), exactly what the stream runs.  Each backend is
+timed through the project's runners on random inputs of the graphs' real shapes, after warm-up;
+on a GPU with CUDA events (synchronised), on the CPU with ``perf_counter``.  The ratio to the
+floor is ``frame time / (MACs per frame / floor MAC rate)`` (see :mod:`rt_saliency.bench.floor`).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rt_saliency.bench.floor import floor_ratio
+from rt_saliency.bench.timing import (
+    BUDGET_MS,
+    summarize,
+    time_calls,
+    time_calls_cuda,
+    torch_threads,
+)
+from rt_saliency.spec import DEFAULT_LOOKAHEAD
+
+log = logging.getLogger(__name__)
+
+#: the paper's Table 3 row for TP-CMRNet, quoted (not measured here)
+PAPER_ROW: dict[str, Any] = {
+    "model": "TP-CMRNet (paper, Table 3)",
+    "params_m": 4.9,
+    "time_s": 0.041,
+    "hardware": "hardware not stated in the paper",
+    "source": "Malladi et al., ICIP 2022, Table 3",
+}
+
+RULE_MODEL = ("model rows: encoder p50 + head p50 (one frame's network work) <= 41 ms, "
+              "flow and I/O excluded")
+
+
+def list_variants() -> list[str]:
+    """Names of the model variants the model registry offers."""
+    from rt_saliency.model import list_models
+
+    return list(list_models())
+
+
+def model_cost(model: Any, lookahead: int = DEFAULT_LOOKAHEAD) -> dict[str, Any]:
+    """Parameters and MACs (the model package's counter), with the encoder/head split.
+
+    ``macs`` is the streaming cost of one emitted map: encoder once plus the head over a window
+    of L + 1 frames (``Complexity.macs_stream_per_frame``), the work the runners do per frame.
+    """
+    from rt_saliency.model import count_macs
+
+    c = count_macs(model, lookahead=lookahead)
+    return {
+        "params": int(c.params),
+        "params_encoder": int(c.params_encoder),
+        "params_head": int(c.params_head),
+        "macs": int(c.macs_stream_per_frame),
+        "macs_encoder": int(c.macs_encoder),
+        "macs_head_window": int(c.macs_stream_per_frame - c.macs_encoder),
+        "macs_per_frame_offline": int(c.macs_per_frame),
+    }
+
+
+def _graphs(model: Any, lookahead: int) -> tuple[dict, dict]:
+    from rt_saliency.deploy.graphs import graph_specs, random_inputs
+
+    enc_specs, head_specs = graph_specs(model, lookahead)
+    return (enc_specs, random_inputs(enc_specs, 1)), (head_specs, random_inputs(head_specs, 2))
+
+
+def _torch_runners(model: Any, enc_specs: dict, head_specs: dict, device: str) -> tuple[Any, Any]:
+    from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph
+    from rt_saliency.runtime.torch_runner import TorchRunner
+    from rt_saliency.spec import ENCODER_OUTPUTS, HEAD_OUTPUTS
+
+    return (TorchRunner(EncoderGraph(model), enc_specs, ENCODER_OUTPUTS, device=device),
+            TorchRunner(HeadGraph(model), head_specs, HEAD_OUTPUTS, device=device))
+
+
+def _onnx_runners(model: Any, lookahead: int, workdir: Path, device: str,
+                  threads: int | None) -> tuple[Any, Any]:
+    from rt_saliency.deploy.onnx_export import export_onnx
+    from rt_saliency.runtime.onnx_runner import OnnxRunner
+
+    result = export_onnx(model.cpu(), workdir, lookahead=lookahead)
+    return (OnnxRunner(result.encoder_path, device=device, threads=threads),
+            OnnxRunner(result.head_path, device=device, threads=threads))
+
+
+def _tensorrt_runners(model: Any, lookahead: int, workdir: Path,
+                      precision: str = "fp32") -> tuple[Any, Any]:
+    """TensorRT runners through the project's engine builder (fails loudly where it is absent)."""
+    from rt_saliency.deploy.onnx_export import export_onnx
+    from rt_saliency.deploy.engine import build_engine
+    from rt_saliency.runtime.tensorrt_runner import TensorRTRunner
+
+    result = export_onnx(model.cpu(), workdir, lookahead=lookahead)
+    cache = workdir / "timing.cache"
+    build_engine(result.encoder_path, workdir / "encoder.plan", precision=precision,
+                 timing_cache=cache)
+    build_engine(result.head_path, workdir / "head.plan", precision=precision, timing_cache=cache)
+    return TensorRTRunner(workdir / "encoder.plan"), TensorRTRunner(workdir / "head.plan")
+
+
+def time_backend(
+    model: Any,
+    backend: str,
+    *,
+    lookahead: int = DEFAULT_LOOKAHEAD,
+    device: str = "cpu",
+    threads: int | None = 2,
+    warmup: int = 3,
+    iters: int = 20,
+    max_seconds: float = 10.0,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
+    """Encoder and head time per call for one backend; dict with ``encoder``/``head`` stats."""
+    (enc_specs, enc_in), (head_specs, head_in) = _graphs(model, lookahead)
+    with tempfile.TemporaryDirectory(prefix="rtsal-bench-") as tmp:
+        wd = Path(workdir or tmp)
+        if backend == "torch":
+            enc, head = _torch_runners(model, enc_specs, head_specs, device)
+        elif backend == "onnxruntime":
+            enc, head = _onnx_runners(model, lookahead, wd, device, threads)
+        elif backend in ("tensorrt", "tensorrt-fp16"):
+            enc, head = _tensorrt_runners(model, lookahead, wd,
+                                          "fp16" if backend.endswith("fp16") else "fp32")
+        else:
+            raise ValueError(f"unknown backend {backend!r}")
+        gpu = device.startswith("cuda") or backend.startswith("tensorrt")
+        with enc, head, torch_threads(threads if backend == "torch" else None):
+            out: dict[str, Any] = {}
+            for name, runner, inputs in (("encoder", enc, enc_in), ("head", head, head_in)):
+                call: Callable[[], Any] = lambda r=runner, x=inputs: r.infer(x)  # noqa: E731
+                if gpu:
+                    samples = time_calls_cuda(call, warmup=warmup, iters=iters)
+                else:
+                    samples = time_calls(call, warmup=warmup, iters=iters,
+                                         max_seconds=max_seconds / 2)
+                out[name] = summarize(samples)
+                out[f"{name}_samples_ms"] = [s * 1e3 for s in samples]
+    out["timer"] = "cuda events" if gpu else "perf_counter"
+    return out
+
+
+def bench_models(
+    *,
+    variants: Sequence[str] | None = None,
+    backends: Sequence[str] = ("torch", "onnxruntime"),
+    timed_variants: Sequence[str] | None = None,
+    lookahead: int = DEFAULT_LOOKAHEAD,
+    threads: int = 2,
+    warmup: int = 3,
+    iters: int = 20,
+    floor_macs_per_s: float | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Rows for every variant x backend (cost only for variants not in ``timed_variants``).
+
+    ``overrides`` change every variant's config (tests use tiny widths).  Returns
+    ``(rows, skipped)``: a backend that cannot run here is listed in ``skipped`` with
+    the reason instead of failing the whole benchmark.
+    """
+    import torch
+
+    from rt_saliency.model import create_model
+
+    rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    names = list(variants) if variants is not None else list_variants()
+    timed = set(names if timed_variants is None else timed_variants)
+    for name in names:
+        torch.manual_seed(0)
+        model = create_model(name, **(overrides or {})).eval()
+        cost = model_cost(model, lookahead)
+        base = {
+            "section": "model",
+            "name": name,
+            "params": cost["params"],
+            "macs": cost["macs"],
+            "flow_maps": int(model.config.flow_maps),
+            "lookahead": lookahead,
+            "threads": threads,
+            **{k: v for k, v in cost.items() if k not in ("params", "macs")},
+        }
+        if cost["macs"] and floor_macs_per_s:
+            base["floor_ms"] = cost["macs"] / floor_macs_per_s * 1e3
+        for backend in backends if name in timed else ():
+            gpu_backend = backend.startswith("tensorrt") or backend.endswith("-cuda")
+            device = "cuda" if gpu_backend else "cpu"
+            real = backend.removesuffix("-cuda")
+            try:
+                t = time_backend(model, real, lookahead=lookahead, device=device,
+                                 threads=threads, warmup=warmup, iters=iters)
+            except ImportError as exc:  # includes BackendUnavailableError
+                skipped.append({"section": "model", "reason": f"{name}/{backend}: {exc}"})
+                log.warning("model bench: %s/%s skipped: %s", name, backend, exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - one backend failing keeps the others' rows
+                skipped.append({"section": "model",
+                                "reason": f"{name}/{backend} failed: {type(exc).__name__}: {exc}"})
+                log.error("model bench: %s/%s failed: %s", name, backend, exc)
+                continue
+            frame_p50 = t["encoder"]["p50_ms"] + t["head"]["p50_ms"]
+            frame_p99 = t["encoder"]["p99_ms"] + t["head"]["p99_ms"]
+            row = dict(base, backend=backend, device=device, timer=t["timer"],
+                       encoder=t["encoder"], head=t["head"],
+                       frame_p50_ms=frame_p50, frame_p99_ms=frame_p99,
+                       under_41ms=bool(frame_p50 <= BUDGET_MS), under_41ms_rule=RULE_MODEL)
+            if cost["macs"] and floor_macs_per_s:
+                row["floor_ratio"] = floor_ratio(frame_p50 / 1e3, cost["macs"], floor_macs_per_s)
+                # per graph: which of the two is further from what the hardware can do
+                for graph, macs in (("encoder", cost["macs_encoder"]),
+                                    ("head", cost["macs_head_window"])):
+                    if macs:
+                        row[f"{graph}_floor_ratio"] = floor_ratio(
+                            t[graph]["p50_ms"] / 1e3, macs, floor_macs_per_s)
+            rows.append(row)
+        if name not in {r["name"] for r in rows}:
+            # cost-only row (not timed): under_41ms judged at the floor, i.e. "could it ever"
+            fl = base.get("floor_ms")
+            rows.append(dict(base, backend=None, under_41ms=bool(fl is not None and fl <= BUDGET_MS),
+                             under_41ms_rule="cost-only rows: MACs / floor rate <= 41 ms"))
+    return rows, skipped

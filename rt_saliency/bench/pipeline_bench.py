@@ -1,0 +1,324 @@
+"""The streaming pipeline under load: per-stage times, the two latencies, fps and peak memory.
+
+Each row runs :class:`rt_saliency.stream.pipeline.Pipeline` on a synthetic, non-live source
+(``synth://WxH?frames=N``: lossless, so the pipeline runs as fast as it can and ``fps`` is its
+throughput) through a :class:`~rt_saliency.runtime.network.NetworkPredictor` built from a
+randomly initialised variant (timing does not depend on the weights' values).  The predictor and
+flow estimator are warmed up before the timed run.
+
+Each row runs twice: a lossless run gives the throughput (fps), per-stage times and peak memory;
+a second run with the source paced like a camera at 0.7 x that throughput (at most 30 fps)
+gives the compute latency (window complete -> map emitted) without the time frames spend
+queued behind a source that runs ahead; the last S + L - 1 maps (the end-of-stream flush, whose
+windows all complete at once) are left out of it.  ``under_41ms``: the pipeline keeps up with 41 ms per
+frame (``1000 / fps <= 41``, i.e. >= 24.4 fps) *and* the paced median compute latency is
+<= 41 ms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rt_saliency.bench.timing import BUDGET_MS, PeakMemory, summarize, torch_threads
+from rt_saliency.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: named input sizes (width, height)
+RESOLUTIONS: dict[str, tuple[int, int]] = {
+    "360p": (640, 360),
+    "720p": (1280, 720),
+    "1080p": (1920, 1080),
+}
+
+RULE_PIPELINE = ("pipeline/profile rows: lossless 1000/fps <= 41 ms (keeps up at 24.4 fps) and "
+                 "paced compute latency p50 <= 41 ms")
+
+
+@dataclass(frozen=True)
+class StreamSetup:
+    """What one pipeline run uses: model variant, S, L, backend, threads, flow preset."""
+
+    variant: str = "tpcmrnet"
+    flow_maps: int = 9
+    lookahead: int = 2
+    backend: str = "onnxruntime"
+    #: intra-op threads of each backend session (None: the backend's default)
+    threads: int | None = 2
+    #: flow preset name for rt_saliency.flow.FlowConfig (None: its default)
+    flow_preset: str | None = None
+    #: extra model config overrides (e.g. narrower widths for a fast profile)
+    overrides: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    def label(self) -> str:
+        extra = f" {self.flow_preset}" if self.flow_preset else ""
+        return f"{self.variant} S{self.flow_maps} L{self.lookahead} {self.backend}{extra}"
+
+
+def resolution(name: str) -> tuple[int, int]:
+    """(width, height) of ``"720p"`` or ``"WxH"``."""
+    if name in RESOLUTIONS:
+        return RESOLUTIONS[name]
+    from rt_saliency.stream.sources import parse_size
+
+    return parse_size(name)
+
+
+@contextlib.contextmanager
+def open_bench_predictor(setup: StreamSetup, workdir: Path | None = None) -> Iterator[Any]:
+    """A warmed-up predictor for ``setup``, closed on exit.
+
+    ``onnxruntime`` / ``torch``: TP-CMRNet with random weights behind two runners from
+    :func:`rt_saliency.runtime.open_runner`; ``prior``: the training-free prior from
+    :func:`rt_saliency.runtime.open_predictor` (what the daemon serves without weights).
+    """
+    from rt_saliency.runtime import open_runner
+
+    with contextlib.ExitStack() as stack:
+        if setup.backend == "prior":
+            from rt_saliency.runtime import open_predictor
+
+            predictor = open_predictor("prior")
+            stack.callback(predictor.close)
+            warm_predictor(predictor)
+            yield predictor
+            return
+        import torch
+
+        from rt_saliency.model import create_model
+        from rt_saliency.runtime.network import NetworkPredictor
+
+        torch.manual_seed(0)
+        model = create_model(setup.variant, flow_maps=setup.flow_maps,
+                             **dict(setup.overrides)).eval()
+        if setup.backend == "onnxruntime":
+            from rt_saliency.deploy.onnx_export import export_onnx
+
+            wd = Path(workdir) if workdir else Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="rtsal-pipe-")))
+            exported = export_onnx(model, wd, lookahead=setup.lookahead)
+            enc = open_runner("onnxruntime", exported.encoder_path, threads=setup.threads)
+            head = open_runner("onnxruntime", exported.head_path, threads=setup.threads)
+        elif setup.backend == "torch":
+            from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, graph_specs
+            from rt_saliency.spec import ENCODER_OUTPUTS, HEAD_OUTPUTS
+
+            enc_specs, head_specs = graph_specs(model, setup.lookahead)
+            if setup.threads is not None:
+                stack.enter_context(torch_threads(setup.threads))
+            enc = open_runner("torch", (EncoderGraph(model), enc_specs, ENCODER_OUTPUTS))
+            head = open_runner("torch", (HeadGraph(model), head_specs, HEAD_OUTPUTS))
+        else:
+            raise ConfigError(f"pipeline bench backend must be onnxruntime, torch or prior, "
+                              f"got {setup.backend!r}")
+        predictor = stack.enter_context(
+            NetworkPredictor(enc, head, setup.lookahead, name=setup.label()))
+        warm_predictor(predictor)
+        yield predictor
+
+
+def warm_predictor(predictor: Any, calls: int = 2) -> None:
+    """Run encode and head a few times on zeros so first-call costs stay out of the timings."""
+    h, w = predictor.input_size
+    frame = np.zeros((3, h, w), np.float32)
+    flows = np.zeros((2 * predictor.flow_maps, h, w), np.float32)
+    state = predictor.initial_state()
+    for _ in range(calls):
+        feats = predictor.encode(frame, flows)
+        predictor.head(np.stack([feats] * (predictor.lookahead + 1)), state)
+
+
+def make_flow(preset: str | None) -> Any:
+    """The flow estimator the pipeline uses, with ``preset`` when given (None: defaults)."""
+    from rt_saliency.flow import FlowConfig, FlowEstimator
+
+    config = FlowConfig() if preset is None else FlowConfig(preset=preset)
+    return FlowEstimator(config)
+
+
+def latency_samples(stats: Any) -> list[float]:
+    """Compute-latency samples (ms) kept by the stream's stats (bounded window)."""
+    series = stats.latency
+    raw = series.samples() if callable(getattr(series, "samples", None)) else getattr(
+        series, "_samples", ())
+    return [float(s) * 1e3 for s in raw]
+
+
+def run_stream(
+    predictor: Any,
+    size: tuple[int, int],
+    frames: int,
+    *,
+    flow_preset: str | None = None,
+    fps: float = 30.0,
+    live: bool = False,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """One timed pipeline run on ``synth://WxH?frames=N``; the stats snapshot plus extras.
+
+    ``live=False``: lossless, as fast as the pipeline goes (throughput).  ``live=True``: frames
+    paced at ``fps`` like a camera, dropped under overload (latency without queueing).
+    """
+    from rt_saliency.stream import open_source
+    from rt_saliency.stream.pipeline import Pipeline
+
+    if frames < 1:
+        raise ConfigError(f"frames must be >= 1, got {frames}")
+    width, height = size
+    spec = f"synth://{width}x{height}?frames={frames}&fps={fps:g}&seed={seed}"
+    flow = make_flow(flow_preset)
+    # warm the flow estimator (first DIS call allocates its pyramids)
+    h, w = predictor.input_size
+    rgb = np.zeros((h, w, 3), np.uint8)
+    flow.compute(rgb, rgb)
+    with open_source(spec, live=live) as source, PeakMemory() as mem:
+        stats = Pipeline(source, predictor, (), flow=flow).run()
+    snap = stats.snapshot()
+    snap["latency_samples_ms"] = latency_samples(stats)
+    snap["peak_mib"] = mem.peak_mib
+    snap["peak_mib_method"] = mem.method
+    return snap
+
+
+def pace_for(throughput_fps: float, nominal_fps: float = 30.0, margin: float = 0.7) -> float:
+    """Frame rate of the paced (latency) run: ``margin`` x the measured throughput, at most
+    the nominal rate, so frames do not queue and the latency is the pipeline's own."""
+    return max(0.5, min(nominal_fps, margin * throughput_fps))
+
+
+def run_two_phase(
+    predictor: Any,
+    size: tuple[int, int],
+    frames: int,
+    *,
+    flow_preset: str | None = None,
+    latency_frames: int | None = None,
+    seed: int = 0,
+    sync: Any = None,
+) -> dict[str, Any]:
+    """Throughput from a lossless run, then latency from a run paced below that throughput.
+
+    The latency of a lossless run is mostly time spent waiting in full rings (the source runs
+    ahead), so it says nothing about real time; the paced run's does.  ``sync()`` (optional)
+    is called before each phase (the scaling bench lines its processes up with it).
+    """
+    if sync is not None:
+        sync()
+    snap = run_stream(predictor, size, frames, flow_preset=flow_preset, seed=seed)
+    pace = pace_for(snap.get("fps") or 0.0)
+    tail = predictor.flow_maps + predictor.lookahead - 1
+    n = latency_frames if latency_frames is not None else max(frames // 2, tail + 9)
+    if sync is not None:
+        sync()
+    paced = run_stream(predictor, size, n, flow_preset=flow_preset, fps=pace, live=True,
+                       seed=seed + 1000)
+    # the last S+L-1 windows all complete at once when the stream ends (the tail flush) and
+    # then wait for each other: steady-state latency leaves them out
+    samples = paced.get("latency_samples_ms", [])
+    steady = samples[:-tail] if tail and len(samples) > tail else samples
+    snap["lossless_latency"] = snap.get("compute_latency")
+    snap["compute_latency"] = summarize([x / 1e3 for x in steady]) if steady else {}
+    snap["latency_samples_ms"] = steady
+    snap["paced"] = {"fps_in": pace, "frames": paced.get("frames_in"),
+                     "maps": paced.get("maps_out"), "dropped": paced.get("dropped"),
+                     "tail_samples_left_out": len(samples) - len(steady),
+                     "latency_with_tail": paced.get("compute_latency")}
+    snap["peak_mib"] = max(snap.get("peak_mib") or 0.0, paced.get("peak_mib") or 0.0) or None
+    return snap
+
+
+def pipeline_row(snap: dict[str, Any], setup: StreamSetup, res_name: str,
+                 size: tuple[int, int], section: str = "pipeline") -> dict[str, Any]:
+    """A results row from a stats snapshot."""
+    fps = snap.get("fps") or 0.0
+    ms_per_frame = 1e3 / fps if fps > 0 else None
+    lat = snap.get("compute_latency") or {}
+    lat_p50 = lat.get("p50_ms")
+    keeps_up = ms_per_frame is not None and ms_per_frame <= BUDGET_MS
+    lat_ok = lat_p50 is not None and lat_p50 <= BUDGET_MS
+    stages = {k: v for k, v in (snap.get("stages") or {}).items() if k != "source"}
+    return {
+        "section": section,
+        "name": f"{res_name} S{setup.flow_maps} L{setup.lookahead}"
+                + (f" {setup.variant}" if setup.variant != "tpcmrnet" else "")
+                + (f" {setup.flow_preset}" if setup.flow_preset else "")
+                + (f" t{setup.threads}" if section == "profile" else ""),
+        "threads": setup.threads,
+        "setup": asdict(setup) | {"overrides": dict(setup.overrides)},
+        "resolution": res_name,
+        "width": size[0],
+        "height": size[1],
+        "flow_maps": setup.flow_maps,
+        "lookahead": setup.lookahead,
+        "backend": setup.backend,
+        "frames": snap.get("frames_in"),
+        "maps": snap.get("maps_out"),
+        "dropped": snap.get("dropped"),
+        "wall_s": snap.get("wall_s"),
+        "fps": fps,
+        "ms_per_frame": ms_per_frame,
+        "stages": stages,
+        "source_stage": (snap.get("stages") or {}).get("source"),
+        "latency": lat,
+        "latency_paced": snap.get("paced"),
+        "latency_lossless_queued": snap.get("lossless_latency"),
+        "latency_samples_ms": snap.get("latency_samples_ms", []),
+        "algorithmic_delay_frames": (snap.get("algorithmic_delay") or {}).get("frames"),
+        "algorithmic_delay_ms": (snap.get("algorithmic_delay") or {}).get("ms"),
+        "nominal_fps": snap.get("nominal_fps"),
+        "queues": snap.get("queues"),
+        "peak_mib": snap.get("peak_mib"),
+        "peak_mib_method": snap.get("peak_mib_method"),
+        "keeps_up_41ms": bool(keeps_up),
+        "latency_p50_under_41ms": bool(lat_ok),
+        "under_41ms": bool(keeps_up and lat_ok),
+        "under_41ms_rule": RULE_PIPELINE,
+    }
+
+
+def setup_cost(setup: StreamSetup) -> dict[str, Any]:
+    """Params and streaming MACs per frame of the setup's network (model package's counter)."""
+    from rt_saliency.model import count_macs, model_config
+
+    config = model_config(setup.variant, flow_maps=setup.flow_maps, **dict(setup.overrides))
+    c = count_macs(config, lookahead=setup.lookahead)
+    return {"params": int(c.params), "macs": int(c.macs_stream_per_frame)}
+
+
+def bench_pipeline(
+    *,
+    resolutions: Sequence[str] = ("360p", "720p", "1080p"),
+    flow_maps: Sequence[int] = (3, 9),
+    lookaheads: Sequence[int] = (0, 2),
+    frames: int = 80,
+    base: StreamSetup | None = None,
+    section: str = "pipeline",
+) -> list[dict[str, Any]]:
+    """Rows for every resolution x S x L; one predictor per (S, L), reused across sizes."""
+    base = base or StreamSetup()
+    rows: list[dict[str, Any]] = []
+    for s in flow_maps:
+        for lookahead in lookaheads:
+            setup = StreamSetup(**(asdict(base) | {"flow_maps": s, "lookahead": lookahead,
+                                                   "overrides": base.overrides}))
+            if base.backend == "prior" and (s, lookahead) != (flow_maps[0], lookaheads[0]):
+                continue  # the prior has one S and L of its own: one pass is enough
+            cost = setup_cost(setup) if setup.backend != "prior" else {}
+            with open_bench_predictor(setup) as predictor:
+                if setup.backend == "prior":
+                    setup = replace(setup, variant="prior", flow_maps=int(predictor.flow_maps),
+                                    lookahead=int(predictor.lookahead))
+                for res_name in resolutions:
+                    size = resolution(res_name)
+                    log.info("pipeline bench: %s at %s, %d frames", setup.label(), res_name, frames)
+                    snap = run_two_phase(predictor, size, frames, flow_preset=setup.flow_preset)
+                    rows.append(pipeline_row(snap, setup, res_name, size, section) | cost)
+    return rows

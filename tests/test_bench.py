@@ -1,0 +1,201 @@
+"""The benchmark harness on tiny settings: real model, real ONNX Runtime, real pipeline and real
+child processes, sized so the whole file runs in well under a minute.  These tests check that
+the results are well formed and consistent, never how fast anything is."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rt_saliency.bench.floor import ConvShape, floor_ratio, measure_floor
+from rt_saliency.bench.pipeline_bench import StreamSetup
+from rt_saliency.bench.report import validate_results
+from rt_saliency.bench.suite import BenchConfig, run_suite
+from rt_saliency.bench.timing import PeakMemory, summarize, time_calls
+from rt_saliency.errors import ConfigError, InputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: a ~0.1 GMAC network: same graph structure as TP-CMRNet, narrow widths
+TINY = (
+    ("stage_widths", (8, 8)),
+    ("stem_channels", 8),
+    ("channels", 8),
+    ("attention_hidden", 8),
+    ("lstm_channels", 8),
+    ("ae_channels", (8, 8, 8)),
+    ("decoder_channels", (4,)),
+)
+TINY_SHAPES = (ConvShape("tiny3x3", channels=8, size=16, kernel=3, depth=2),)
+
+
+def test_summarize_percentiles_in_ms() -> None:
+    stats = summarize([0.001 * i for i in range(1, 101)])
+    assert stats["n"] == 100
+    assert stats["min_ms"] == pytest.approx(1.0)
+    assert stats["max_ms"] == pytest.approx(100.0)
+    assert stats["p50_ms"] == pytest.approx(50.5)
+    assert stats["p50_ms"] <= stats["p95_ms"] <= stats["p99_ms"] <= stats["max_ms"]
+    assert summarize([]) == {"n": 0}
+
+
+def test_time_calls_counts_warmup_apart_and_checks_arguments() -> None:
+    calls = []
+    samples = time_calls(lambda: calls.append(1), warmup=2, iters=5)
+    assert len(samples) == 5 and len(calls) == 7
+    assert all(s >= 0 for s in samples)
+    with pytest.raises(ConfigError):
+        time_calls(lambda: None, warmup=0, iters=0)
+
+
+def test_peak_memory_sees_a_large_allocation() -> None:
+    import numpy as np
+
+    with PeakMemory() as small:
+        pass
+    with PeakMemory() as big:
+        block = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB, touched
+        block.sum()
+        del block
+    assert small.peak_mib is not None and big.peak_mib is not None
+    assert big.peak_mib >= small.peak_mib + 32  # the 64 MiB block shows (allow for noise)
+
+
+def test_floor_measures_torch_and_onnxruntime() -> None:
+    floor = measure_floor(threads=1, warmup=1, iters=3, shapes=TINY_SHAPES, gemm_n=64)
+    backends = {r["backend"] for r in floor["rows"]}
+    assert backends == {"torch", "onnxruntime"}
+    assert any(r["shape"] == "gemm_64" for r in floor["rows"])
+    for row in floor["rows"]:
+        assert row["gmac_per_s"] > 0 and row["n"] >= 1
+    best = max(r["gmac_per_s"] for r in floor["rows"] if not r["shape"].startswith("gemm"))
+    assert floor["floor_conv_macs_per_s"] == pytest.approx(best * 1e9)
+    # 1 GMAC at 1 GMAC/s takes 1 s: a model taking 3 s is 3x the floor
+    assert floor_ratio(3.0, 10**9, 1e9) == pytest.approx(3.0)
+
+
+def _minimal_results(rows: list[dict]) -> dict:
+    return {"meta": {"budget_ms": 41.0, "machine": {}}, "floor": {}, "paper": {
+        "params_m": 4.9, "time_s": 0.041, "hardware": "n/a"}, "rows": rows, "skipped": []}
+
+
+def test_report_refuses_rows_without_an_answer() -> None:
+    with pytest.raises(InputError, match="under_41ms"):
+        validate_results(_minimal_results([{"section": "model", "name": "x"}]))
+    with pytest.raises(InputError, match="true/false"):
+        validate_results(_minimal_results([{"section": "model", "name": "x", "under_41ms": None,
+                                            "under_41ms_rule": "r"}]))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """One run of the whole suite on a tiny network and tiny inputs (the --quick code paths)."""
+    out = tmp_path_factory.mktemp("bench")
+    config = BenchConfig(
+        quick=True,
+        threads=1,
+        floor_iters=2,
+        floor_warmup=1,
+        floor_shapes=TINY_SHAPES,
+        floor_gemm=64,
+        model_variants=("tpcmrnet", "tpcmrnet_s3"),
+        model_timed=("tpcmrnet",),
+        model_backends=("torch", "onnxruntime"),
+        model_iters=2,
+        model_warmup=1,
+        pipeline_resolutions=("160x96", "200x120"),
+        pipeline_flow_maps=(3,),
+        pipeline_lookaheads=(0, 1),
+        pipeline_frames=6,
+        profiles=(StreamSetup(flow_maps=3, lookahead=0, threads=1),),
+        profile_resolution="160x96",
+        profile_frames=4,
+        scaling_streams=(1, 2),
+        scaling_resolution="160x96",
+        scaling_frames=4,
+        overrides=TINY,
+    )
+    config.scaling_setup = StreamSetup(flow_maps=3, lookahead=1)
+    results = run_suite(config, out, command="pytest tiny run")
+    return results, out
+
+
+def test_tiny_run_writes_json_markdown_and_plots(tiny_run: tuple[dict, Path]) -> None:
+    results, out = tiny_run
+    assert results["skipped"] == [], results["skipped"]
+    on_disk = json.loads((out / "results.json").read_text())
+    validate_results(on_disk)
+    for row in on_disk["rows"]:
+        assert isinstance(row["under_41ms"], bool) and row["under_41ms_rule"]
+    for png in ("latency_hist.png", "stages.png", "scaling.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    report = (out / "report.md").read_text()
+    for heading in ("Hardware floor", "Model:", "Streaming pipeline", "Scaling"):
+        assert heading in report
+    assert "pytest tiny run" in report
+
+
+def test_tiny_run_model_rows(tiny_run: tuple[dict, Path]) -> None:
+    rows = [r for r in tiny_run[0]["rows"] if r["section"] == "model"]
+    timed = {(r["name"], r["backend"]) for r in rows if r.get("backend")}
+    assert timed == {("tpcmrnet", "torch"), ("tpcmrnet", "onnxruntime")}
+    cost_only = [r for r in rows if r["name"] == "tpcmrnet_s3"]
+    assert len(cost_only) == 1 and cost_only[0]["backend"] is None
+    for row in rows:
+        assert row["params"] > 0
+        assert row["macs"] == row["macs_encoder"] + row["macs_head_window"]
+        if row["backend"]:
+            assert row["frame_p50_ms"] == pytest.approx(
+                row["encoder"]["p50_ms"] + row["head"]["p50_ms"])
+            assert row["under_41ms"] == (row["frame_p50_ms"] <= 41.0)
+            assert row["floor_ratio"] > 0
+
+
+def test_tiny_run_pipeline_rows_account_for_every_frame(tiny_run: tuple[dict, Path]) -> None:
+    rows = [r for r in tiny_run[0]["rows"] if r["section"] == "pipeline"]
+    network = [r for r in rows if r["backend"] == "onnxruntime"]
+    assert {(r["width"], r["height"], r["lookahead"]) for r in network} == {
+        (160, 96, 0), (200, 120, 0), (160, 96, 1), (200, 120, 1)}
+    prior = [r for r in rows if r["backend"] == "prior"]
+    assert [(r["width"], r["lookahead"]) for r in prior] == [(160, 0), (200, 0)]
+    assert all(r["name"].endswith("prior") and "macs" not in r for r in prior)
+    for row in rows:
+        assert row["frames"] == 6 and row["maps"] + row["dropped"] == 6
+        assert {"resize", "flow", "encode", "head", "qp"} <= set(row["stages"])
+        assert row["stages"]["encode"]["count"] == 6
+        assert row["algorithmic_delay_frames"] == row["flow_maps"] + row["lookahead"] - 1
+        assert row["fps"] > 0 and row["ms_per_frame"] == pytest.approx(1000 / row["fps"])
+        assert row["latency"]["p50_ms"] > 0 and row["latency_samples_ms"]
+        assert row["peak_mib"] > 0
+        assert row["under_41ms"] == (row["keeps_up_41ms"] and row["latency_p50_under_41ms"])
+
+
+def test_tiny_run_profile_row_keeps_its_own_threads(tiny_run: tuple[dict, Path]) -> None:
+    rows = [r for r in tiny_run[0]["rows"] if r["section"] == "profile"]
+    assert len(rows) == 1
+    assert rows[0]["name"].startswith("fast[0] 160x96 S3 L0")
+    assert rows[0]["threads"] == 1 and rows[0]["frames"] == 4
+    assert rows[0]["macs"] > 0
+
+
+def test_tiny_run_scaling_rows(tiny_run: tuple[dict, Path]) -> None:
+    rows = sorted((r for r in tiny_run[0]["rows"] if r["section"] == "scaling"),
+                  key=lambda r: r["streams"])
+    assert [r["streams"] for r in rows] == [1, 2]
+    for row in rows:
+        assert row["frames_per_stream"] == 4
+        assert row["aggregate_fps"] > 0 and row["per_stream_fps"] > 0
+        # pooled paced samples: at least one map per stream
+        assert row["latency"]["n"] >= row["streams"]
+
+
+def test_run_script_rejects_bad_threads() -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--out", "x",
+                           "--threads", "0"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "--threads must be >= 1" in proc.stderr
