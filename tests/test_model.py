@@ -156,7 +156,8 @@ def test_every_variant_builds_and_runs(name: str) -> None:
     assert torch.isfinite(maps).all()
     # the flow pathway influences the output in every variant (also without eq. 1 fusion)
     assert (maps[0] - maps[1]).abs().max() > 1e-7
-    assert 4.4e6 <= count_params(model) <= 5.4e6
+    if name != "tpcmrnet_fast":  # the CPU fast profile is deliberately ~10x smaller
+        assert 4.4e6 <= count_params(model) <= 5.4e6
     assert (model.attention is None) == (not cfg.attention)
     assert (model.lstm.backward_cell is None) == (not cfg.bidirectional)
     assert model.flow_pathway.stem.in_channels == 2 * cfg.flow_maps

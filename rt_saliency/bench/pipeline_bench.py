@@ -146,10 +146,7 @@ def make_flow(preset: str | None) -> Any:
 
 def latency_samples(stats: Any) -> list[float]:
     """Compute-latency samples (ms) kept by the stream's stats (bounded window)."""
-    series = stats.latency
-    raw = series.samples() if callable(getattr(series, "samples", None)) else getattr(
-        series, "_samples", ())
-    return [float(s) * 1e3 for s in raw]
+    return [float(s) * 1e3 for s in stats.latency.samples()]
 
 
 def run_stream(

@@ -33,8 +33,8 @@ FAST_PROFILES: tuple[StreamSetup, ...] = (
     # sessions x two threads would oversubscribe two cores
     StreamSetup(flow_maps=3, lookahead=0, flow_preset="ultrafast", threads=1,
                 overrides=(("stage_widths", (16, 48)),)),
-    StreamSetup(flow_maps=3, lookahead=0, flow_preset="ultrafast", threads=1,
-                overrides=(("stage_widths", (16, 32)), ("stage_blocks", (1, 1)))),
+    StreamSetup(variant="tpcmrnet_fast", flow_maps=3, lookahead=0, flow_preset="ultrafast",
+                threads=1),
 )
 
 

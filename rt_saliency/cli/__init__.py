@@ -15,7 +15,6 @@ import argparse
 import importlib
 import importlib.util
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -76,11 +75,6 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit status (see the module docstring)."""
-    # The stream's stages already run in parallel threads; a multi-threaded BLAS under them only
-    # spins.  Measured here (2 busy cores): the QP stage's small matrix products took 46 ms with
-    # OpenBLAS's default threads and 0.2 ms with one.  Must be set before numpy is imported,
-    # which no module imported so far does.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.quiet)

@@ -30,12 +30,16 @@ class OnnxRunner(Runner):
     ``device="cuda"`` asks for the CUDA execution provider and raises
     :class:`BackendUnavailableError` when this onnxruntime build lacks it (install
     ``onnxruntime-gpu``) instead of silently falling back to the CPU.  ``threads`` sets the
-    intra-op thread count (``None``: ONNX Runtime's default, one per core).
+    intra-op thread count (``None``: ONNX Runtime's default, one per core).  ``spin=False``
+    (the default) stops idle intra-op threads from spinning: the stream runs the encoder and
+    head sessions in parallel threads, and with spinning on two such sessions on 2 cores made
+    4.5 encoder calls/s against 6.7 without (measured here, one run).
     """
 
     backend = "onnxruntime"
 
-    def __init__(self, path: str | Path, *, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, *, device: str = "cpu", threads: int | None = None,
+                 spin: bool = False) -> None:
         super().__init__()
         try:
             import onnxruntime as ort
@@ -57,6 +61,7 @@ class OnnxRunner(Runner):
         if threads is not None:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers: list = list(PROVIDERS[kind])
         if kind == "cuda" and ":" in device:

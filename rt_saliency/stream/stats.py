@@ -39,6 +39,10 @@ class Series:
         self.total += seconds
         self._samples.append(seconds)
 
+    def samples(self) -> list[float]:
+        """The most recent samples (seconds), oldest first; at most :data:`SAMPLES`."""
+        return list(self._samples)
+
     def summary(self) -> dict[str, Any]:
         """count, total seconds and mean/p50/p95/p99/max in milliseconds."""
         out: dict[str, Any] = {"count": self.count, "total_s": round(self.total, 6)}
