@@ -88,10 +88,24 @@ def test_compare_report_on_synthetic_clip(tmp_path, synth_clip) -> None:
     assert bd["ewpsnr"] < bd["psnr"]
 
 
+def test_compare_with_predicted_saliency(tmp_path, synth_clip) -> None:
+    """Without --saliency the maps come from the predictor (the prior), through the pipeline."""
+    frames, _ = synth_clip
+    out = tmp_path / "predicted"
+    status = main(["compare", "-i", str(frames), "--crf", "22", "30", "--frames", "12",
+                   "--out", str(out), "--json"])
+    assert status == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["frames"] == 12
+    assert report["weights"]["source"] == "predicted saliency (prior)"
+    assert report["offsets"]["min"] < report["offsets"]["max"]  # the prior's map is not flat
+
+
 def test_compare_bad_inputs_exit_2(tmp_path, synth_clip) -> None:
     frames, maps = synth_clip
     assert main(["compare", "-i", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
-    assert main(["compare", "-i", str(frames), "--out", str(tmp_path / "o")]) == 2  # no saliency
+    assert main(["compare", "-i", str(frames), "--out", str(tmp_path / "o"),
+                 "--backend", "nonesuch"]) == 2
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["compare", "-i", str(frames), "--saliency", str(empty), "--crf", "20", "30",

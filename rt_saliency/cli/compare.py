@@ -17,7 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="video file or folder of frame images")
     parser.add_argument("--saliency", metavar="DIR", default=None,
                         help="folder of per-frame saliency maps (e.g. DHF1K annotation/NNNN/maps)"
-                        "; they drive the offsets and weight EWPSNR")
+                        "; they drive the offsets and weight EWPSNR (default: predict them)")
+    parser.add_argument("--backend", default="auto",
+                        help="predictor when no --saliency is given (default auto: the "
+                        "training-free prior without --weights)")
+    parser.add_argument("--weights", default=None, help="TP-CMRNet checkpoint for the predictor")
     ladder = parser.add_mutually_exclusive_group()
     ladder.add_argument("--crf", type=float, nargs="+", metavar="CRF",
                         help="CRF ladder (default 18 23 28 33)")
@@ -54,7 +58,16 @@ def run(args: argparse.Namespace) -> int:
         crfs=tuple(args.crf) if args.crf else DEFAULT_CRFS,
         bitrates=tuple(args.bitrates) if args.bitrates else None,
         preset=args.preset, keyint=args.keyint, max_frames=args.frames, fps=args.fps, qp=qp)
-    report = compare(args.input, args.out, args.saliency, config)
+    predictor = None
+    if args.saliency is None:
+        from rt_saliency.runtime.registry import open_predictor
+
+        predictor = open_predictor(args.backend, args.weights)
+    try:
+        report = compare(args.input, args.out, args.saliency, config, predictor=predictor)
+    finally:
+        if predictor is not None:
+            predictor.close()
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -178,21 +178,47 @@ def _score(frames: Sequence[np.ndarray], decoded: Sequence[np.ndarray], size: tu
             "ssim": float(np.mean(s)), "ewpsnr": float(np.mean(e))}
 
 
+def predicted_maps(frames: Sequence[np.ndarray], fps: Fraction, predictor: Any) -> list[np.ndarray]:
+    """Saliency of I420 ``frames`` from a :class:`StreamPredictor`, through the daemon's pipeline."""
+    import cv2
+
+    from rt_saliency.stream.offline import predict_clip
+
+    rgb = [cv2.cvtColor(f, cv2.COLOR_YUV2RGB_I420) for f in frames]
+    return predict_clip(predictor, rgb, fps=float(fps))
+
+
 def compare(video: str | Path, out_dir: str | Path, saliency: str | Path | None = None,
-            config: CompareConfig | None = None) -> dict[str, Any]:
-    """Run the comparison and write ``report.json``, ``report.md`` and ``rate_quality.png``."""
+            config: CompareConfig | None = None, predictor: Any = None) -> dict[str, Any]:
+    """Run the comparison and write ``report.json``, ``report.md`` and ``rate_quality.png``.
+
+    Saliency comes from ``saliency`` (a folder of per-frame maps, e.g. ground truth) or, when it
+    is ``None``, from ``predictor`` (a :class:`~rt_saliency.runtime.predictor.StreamPredictor`).
+    """
     config = config or CompareConfig()
     if not Path(video).exists():
         raise InputNotFoundError(f"no such video or frame folder: {video}")
-    if saliency is None:
-        raise ConfigError(
-            "no saliency given: pass --saliency DIR (per-frame maps); predicting saliency here "
-            "needs the streaming predictor (rt_saliency.runtime.select), not wired yet")
+    if saliency is None and predictor is None:
+        raise ConfigError("no saliency given: pass a folder of per-frame maps or a predictor")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     frames, fps, size = read_clip(video, config.max_frames, config.fps)
-    maps = read_maps(saliency, len(frames))
+    if saliency is not None:
+        maps = read_maps(saliency, len(frames))
+        weights_info = {
+            "source": "ground-truth saliency maps",
+            "path": str(saliency),
+            "note": "the same maps drive the QP offsets and weight EWPSNR (oracle saliency)",
+        }
+    else:
+        maps = predicted_maps(frames, fps, predictor)
+        weights_info = {
+            "source": f"predicted saliency ({getattr(predictor, 'name', 'predictor')})",
+            "path": None,
+            "note": "the predicted maps drive the offsets and weight EWPSNR; with no ground "
+                    "truth, EWPSNR measures quality where the predictor says people look",
+        }
     mapper = QPMapper(size, config.qp)
     offsets = [mapper(m) for m in maps]
     weights = [np.maximum(m, 0.0) + 1e-6 for m in maps]  # 1e-6: a map may be all zero
@@ -227,11 +253,7 @@ def compare(video: str | Path, out_dir: str | Path, saliency: str | Path | None 
         "frames": len(frames),
         "size": {"height": size[0], "width": size[1]},
         "fps": float(fps),
-        "weights": {
-            "source": "ground-truth saliency maps",
-            "path": str(saliency),
-            "note": "the same maps drive the QP offsets and weight EWPSNR (oracle saliency)",
-        },
+        "weights": weights_info,
         "qp_config": config.qp.to_dict(),
         "offsets": {"mean": float(stacked.mean()), "min": float(stacked.min()),
                     "max": float(stacked.max()), "mean_abs": float(np.abs(stacked).mean())},
