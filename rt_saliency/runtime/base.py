@@ -44,16 +44,19 @@ class Runner(abc.ABC):
 
     def __init__(self) -> None:
         self._closed = False
+        # filled by each backend's constructor
+        self._specs: dict[str, TensorSpec] = {}
+        self._outputs: tuple[str, ...] = ()
 
     @property
-    @abc.abstractmethod
     def input_specs(self) -> dict[str, TensorSpec]:
         """The graph's inputs by name, in graph order."""
+        return self._specs
 
     @property
-    @abc.abstractmethod
     def output_names(self) -> tuple[str, ...]:
         """The graph's outputs, in graph order."""
+        return self._outputs
 
     @abc.abstractmethod
     def _infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

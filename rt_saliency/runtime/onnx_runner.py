@@ -80,14 +80,6 @@ class OnnxRunner(Runner):
         self._outputs = tuple(node.name for node in self._session.get_outputs())
 
     @property
-    def input_specs(self) -> dict[str, TensorSpec]:
-        return self._specs
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return self._outputs
-
-    @property
     def providers(self) -> list[str]:
         """The execution providers the session actually uses."""
         return list(self._session.get_providers())

@@ -77,14 +77,6 @@ class TensorRTRunner(Runner):
                 outputs.append(name)
         self._outputs = tuple(outputs)
 
-    @property
-    def input_specs(self) -> dict[str, TensorSpec]:
-        return self._specs
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return self._outputs
-
     def infer_device(self) -> None:
         """Run the engine on whatever the input buffers hold (for timing without copies)."""
         stream = self._torch.cuda.current_stream()

@@ -41,14 +41,6 @@ class TorchRunner(Runner):
         self._specs = dict(input_specs)
         self._outputs = tuple(output_names)
 
-    @property
-    def input_specs(self) -> dict[str, TensorSpec]:
-        return self._specs
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return self._outputs
-
     def _infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         args = [torch.from_numpy(inputs[name]).to(self._device) for name in self._specs]
         with torch.inference_mode():
