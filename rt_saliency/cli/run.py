@@ -81,6 +81,10 @@ def register(subparsers: Any) -> None:
                        help="inference backend; 'auto' without --weights/--engine-dir uses the "
                        "training-free prior")
     model.add_argument("--weights", default=None, help="TP-CMRNet checkpoint (.pt)")
+    model.add_argument("--threads", type=_positive_int, default=None,
+                       help="intra-op threads of each ONNX Runtime / torch session (default: the "
+                       "backend's; 1 suits 2-core machines, where encoder and head run in "
+                       "parallel)")
     model.add_argument("--engine-dir", default=None,
                        help="folder with exported ONNX graphs / TensorRT engines")
     model.add_argument("--flow-maps", type=_positive_int, default=None,
@@ -114,7 +118,7 @@ def register(subparsers: Any) -> None:
 
 
 def open_predictor(backend: str, *, weights: str | None, engine_dir: str | None,
-                   flow_maps: int | None, lookahead: int) -> Any:
+                   flow_maps: int | None, lookahead: int, threads: int | None = None) -> Any:
     """The StreamPredictor for ``backend`` (``rt_saliency.runtime.registry``'s rules: ``auto``
     without weights or engines is the training-free prior)."""
     try:
@@ -122,7 +126,7 @@ def open_predictor(backend: str, *, weights: str | None, engine_dir: str | None,
     except ImportError as exc:
         raise BackendUnavailableError(f"no inference backends in this build ({exc})") from exc
     return _open(backend, weights=weights, engine_dir=engine_dir, flow_maps=flow_maps,
-                 lookahead=lookahead)
+                 lookahead=lookahead, threads=threads)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -166,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             sinks.append(preview)
         predictor = open_predictor(args.backend, weights=args.weights,
                                    engine_dir=args.engine_dir, flow_maps=args.flow_maps,
-                                   lookahead=args.lookahead)
+                                   lookahead=args.lookahead, threads=args.threads)
         if hasattr(predictor, "close"):
             stack.callback(predictor.close)
         s_used, l_used = int(predictor.flow_maps), int(predictor.lookahead)
