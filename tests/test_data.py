@@ -1,4 +1,4 @@
-"""Readers (DHF1K frames/video, ACLNet layout), their errors, the clip dataset and the flow cache."""
+"""Readers (DHF1K frames or video, ACLNet layout), their errors, clips and the flow cache."""
 
 from __future__ import annotations
 
@@ -91,7 +91,9 @@ def test_dhf1k_reader_from_avi(synth_root: Path, tmp_path: Path) -> None:
          "neither"),
     ],
 )
-def test_broken_dhf1k_layouts_are_refused(synth_root: Path, tmp_path: Path, damage, message) -> None:
+def test_broken_dhf1k_layouts_are_refused(
+    synth_root: Path, tmp_path: Path, damage, message
+) -> None:
     root = _copy(synth_root, tmp_path / "broken")
     damage(root)
     with pytest.raises(DatasetError, match=message):

@@ -82,7 +82,8 @@ def test_evaluate_json_rows_and_markdown(small_set: Path, checkpoint: Path, tmp_
         assert read_fixations(rec, 0).any()
     assert rows[BASELINE_NAME]["cc"] == pytest.approx(np.mean(per_video), abs=1e-9)
     md = to_markdown(report)
-    assert "| method | evalset AUC-J | evalset SIM | evalset s-AUC | evalset CC | evalset NSS |" in md
+    header = "| method | evalset AUC-J | evalset SIM | evalset s-AUC | evalset CC | evalset NSS |"
+    assert header in md
     assert f"| {BASELINE_NAME} | " in md and "2 videos, 6 frames" in md
 
 

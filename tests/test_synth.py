@@ -67,10 +67,9 @@ def test_fixations_follow_motion_and_maps_come_from_them(tmp_path: Path) -> None
             diff = np.abs(frames[t] - frames[t - 1]).max(axis=2)
             # motion energy near each pixel (objects move several px a frame, the pan ~1 px)
             energy = cv2.blur((diff > 40).astype(np.float32), (9, 9))
-            fix = cv2.imread(str(root / "annotation" / f"{n:04d}" / "fixation" / f"{t + 1:04d}.png"),
-                             cv2.IMREAD_GRAYSCALE) > 0
-            dense = cv2.imread(str(root / "annotation" / f"{n:04d}" / "maps" / f"{t + 1:04d}.png"),
-                               cv2.IMREAD_GRAYSCALE)
+            ann = root / "annotation" / f"{n:04d}"
+            fix = cv2.imread(str(ann / "fixation" / f"{t + 1:04d}.png"), cv2.IMREAD_GRAYSCALE) > 0
+            dense = cv2.imread(str(ann / "maps" / f"{t + 1:04d}.png"), cv2.IMREAD_GRAYSCALE)
             at_fix.extend(energy[fix])
             at_random.extend(energy[rng.integers(0, 96, 50), rng.integers(0, 128, 50)])
             # the continuous map peaks where fixations are, and is dark far from all of them

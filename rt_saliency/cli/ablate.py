@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-frames", type=int, default=None, help="evaluate <= N frames a video")
     parser.add_argument("--max-videos", type=int, default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (1 is fastest on a busy machine)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     add_flow_options(parser)
     parser.set_defaults(func=run)
@@ -52,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         data=list(args.data), out=args.out, model_overrides=overrides, lr=args.lr,
         epochs=args.epochs, workers=args.workers, seed=args.seed, max_steps=args.max_steps,
         max_minutes=args.max_minutes, val_every=args.val_every, device=args.device,
+        threads=args.threads,
         progress=args.progress, flow_method=args.flow_method, flow_preset=args.flow_preset,
     )
     opts = EvalOptions(split=args.split, stride=args.stride, max_frames=args.max_frames,

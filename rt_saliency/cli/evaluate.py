@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="baseline Gaussian sigma as a fraction of width/height (default 0.25)")
     parser.add_argument("--seed", type=int, default=0, help="seed of sAUC / AUC-J randomness")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (1 is fastest on a busy machine)")
     parser.add_argument("--out", default=None, metavar="DIR", help="write evaluation.{json,md}")
     parser.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
@@ -39,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
 
     from rt_saliency.evaluation import EvalOptions, evaluate, to_markdown, write_report
 
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     opts = EvalOptions(split=args.split, stride=args.stride, max_frames=args.max_frames,
                        max_videos=args.max_videos, clip_len=args.clip_len,
                        centre_sigma=args.centre_sigma, seed=args.seed)

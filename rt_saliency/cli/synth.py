@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=size_type, default=(256, 192),
                         help="frame size WxH (default 256x192)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--observers", type=int, default=15, help="fixations per frame (default 15)")
+    parser.add_argument("--observers", type=int, default=15,
+                        help="fixations per frame (default 15)")
     parser.add_argument("--val", type=int, default=None, help="val videos (default 10%%, >= 1)")
     parser.add_argument("--test", type=int, default=None, help="test videos (default 30%%, >= 1)")
     parser.add_argument("--video", action="store_true",

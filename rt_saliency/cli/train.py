@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="stop (and checkpoint) after this much wall time")
     parser.add_argument("--val-every", type=int, default=500, help="validate every N steps")
     parser.add_argument("--val-clips", type=int, default=20, help="validation clips (default 20)")
-    parser.add_argument("--checkpoint-every", type=int, default=200, help="save last.pt every N steps")
+    parser.add_argument("--checkpoint-every", type=int, default=200,
+                        help="save last.pt every N steps")
     parser.add_argument("--log-every", type=int, default=10, help="train_log.jsonl every N steps")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
                         help="mixed precision on CUDA (never on CPU)")

@@ -209,7 +209,8 @@ def read_aclnet(root: Path, split: str, dataset: str = "aclnet") -> list[VideoRe
             subs[sub] = _sorted_images(folder / sub)
         records.append(
             _check_record(
-                root, dataset, folder.name, subs["images"], None, subs["maps"], subs["fixation"], False
+                root, dataset, folder.name, subs["images"], None, subs["maps"],
+                subs["fixation"], False,
             )
         )
     return records

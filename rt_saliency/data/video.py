@@ -63,7 +63,9 @@ def _decode_video(record: VideoRecord, indices: Sequence[int]) -> list[np.ndarra
         raise DatasetError(f"cannot decode {record.video}: {exc}") from exc
     missing = wanted - got.keys()
     if missing:
-        raise DatasetError(f"{record.video}: frames {sorted(missing)[:5]} missing (video too short)")
+        raise DatasetError(
+            f"{record.video}: frames {sorted(missing)[:5]} missing (video too short)"
+        )
     return [got[i] for i in indices]
 
 

@@ -131,7 +131,7 @@ class _Budget:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
-    """Train a model as ``cfg`` says; write ``last.pt``/``best.pt``/``train_log.jsonl`` to ``out``."""
+    """Train as ``cfg`` says; write ``last.pt``, ``best.pt``, ``train_log.jsonl`` to ``out``."""
     from torch.utils.data import DataLoader, DistributedSampler
 
     from rt_saliency.data.clips import ClipDataset
@@ -170,7 +170,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         progress: dict[str, Any] = {"epoch": 0, "epoch_step": 0, "step": 0, "best_cc": -math.inf}
         if cfg.resume:
             progress.update(load_training_state(cfg.resume, model, optimizer, scheduler, scaler))
-            log.info("resumed %s at epoch %d step %d", cfg.resume, progress["epoch"], progress["step"])
+            log.info("resumed %s at epoch %d step %d", cfg.resume, progress["epoch"],
+                     progress["step"])
         net = distributed.wrap_model(model, ctx)
         options = _options(cfg)
         if ctx.is_main:
@@ -248,7 +249,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                     })
                     t_last, n_last = now, 0
                 if val_set is not None and progress["step"] % cfg.val_every == 0:
-                    val_result = _run_validation(validate, model, val_set, cfg, ctx, log_file, progress)
+                    val_result = _run_validation(validate, model, val_set, cfg, ctx, log_file,
+                                                 progress)
                     if ctx.is_main and val_result["cc"] > progress["best_cc"]:
                         progress["best_cc"] = val_result["cc"]
                         checkpoint(run_dir / "best.pt")
@@ -257,6 +259,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                 if progress["step"] % cfg.checkpoint_every == 0:
                     checkpoint(last_path)
                 reason = budget.exhausted(progress["step"])
+                if distributed.any_rank(reason is not None, ctx) and reason is None:
+                    reason = "max_minutes"  # another rank's clock ran out: stop together
                 if reason is not None:
                     stopped_by = reason
                     break
