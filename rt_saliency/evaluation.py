@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,32 +115,26 @@ def _score(
             acc.add(video, "sauc", metrics.auc_shuffled(sal, fix, other, opts.sauc_splits, rng))
 
 
-def evaluate_model(
-    model: Any,
-    roots: Sequence[str | Path],
-    opts: EvalOptions,
-    flow_config: Any | None = None,
-    model_name: str | None = None,
-    device: str = "cpu",
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Score ``model`` (a TP-CMRNet) and the centre-bias baseline on each root's split."""
-    import torch
+#: ``predict(record, wanted, emit)`` calls ``emit(t, saliency)`` for each wanted frame, in order
+Predict = Callable[[Any, list[int], Callable[[int, np.ndarray], None]], None]
 
-    from rt_saliency.data.clips import ClipDataset
+
+def _evaluate(roots: Sequence[str | Path], opts: EvalOptions, method: str,
+              make_predict: Callable[[list[Any]], Predict], progress: bool = False) -> dict[str, Any]:
+    """Score ``method``'s maps and the centre-bias baseline on each root's split.
+
+    ``make_predict(records)`` is called once per data set root with its videos and returns the
+    function that produces the maps of one video.
+    """
     from rt_saliency.data.layout import dataset_name, open_dataset
     from rt_saliency.data.video import read_fixations, read_map
 
     opts.validate()
-    name = model_name or model.config.name
-    model = model.to(device).eval()
-    size = tuple(model.config.input_size)
     rows: list[dict[str, Any]] = []
     for root in roots:
         records = open_dataset(root, opts.split)
         if opts.max_videos is not None:
             records = records[: opts.max_videos]
-        dset = ClipDataset(records, model.config.flow_maps, size, flow_config, opts.clip_len)
         # Pass 1: every scored frame's fixations as coordinates (sAUC negatives, bounded memory).
         fix_points: list[list[tuple[np.ndarray, tuple[int, int]]]] = []
         for rec in records:
@@ -150,45 +144,151 @@ def evaluate_model(
                 if f.any():
                     pts.append((np.argwhere(f), f.shape))
             fix_points.append(pts)
+        predict = make_predict(records)
         rng = np.random.default_rng(opts.seed)
         model_acc, base_acc = _Accumulator(), _Accumulator()
         n_frames = 0
-        videos = records
+        videos: Any = records
         if progress:
             from tqdm import tqdm
 
             videos = tqdm(records, desc=f"evaluate {dataset_name(Path(root))}", unit="video")
         for v, rec in enumerate(videos):
             others = [p for j, pts in enumerate(fix_points) if j != v for p in pts]
-            wanted = _frames_to_score(rec.num_frames, opts)
-            preds: dict[int, np.ndarray] = {}
-            length = min(opts.clip_len, rec.num_frames)
-            for t in wanted:
-                if t not in preds:
-                    start = _clip_start(t, rec.num_frames, length)
-                    sample = dset.clip(rec, start, length)
-                    with torch.no_grad():
-                        out = model(
-                            torch.from_numpy(sample["frames"])[None].to(device),
-                            torch.from_numpy(sample["flows"])[None].to(device),
-                        )
-                    maps = out[0, :, 0].float().cpu().numpy()
-                    for k in range(length):
-                        if start + k in wanted:
-                            preds[start + k] = maps[k]
+            video = f"{rec.dataset}/{rec.name}"
+
+            def emit(t: int, sal: np.ndarray, rec: Any = rec, others: list = others,
+                     video: str = video) -> None:
+                nonlocal n_frames
                 gt = read_map(rec, t)
                 fix = read_fixations(rec, t)
                 other = _negatives(others, gt.shape, opts, rng) if others else None
-                video = f"{rec.dataset}/{rec.name}"
-                _score(model_acc, video, preds.pop(t), gt, fix, other, rng, opts)
+                _score(model_acc, video, sal, gt, fix, other, rng, opts)
                 _score(base_acc, video, centre_bias(gt.shape, opts.centre_sigma), gt, fix,
                        other, rng, opts)
                 n_frames += 1
+
+            predict(rec, _frames_to_score(rec.num_frames, opts), emit)
         ds = dataset_name(Path(root))
-        for method, acc in ((name, model_acc), (BASELINE_NAME, base_acc)):
-            rows.append({"dataset": ds, "method": method, **acc.result(),
+        for name, acc in ((method, model_acc), (BASELINE_NAME, base_acc)):
+            rows.append({"dataset": ds, "method": name, **acc.result(),
                          "videos": len(records), "frames": n_frames})
     return {"split": opts.split, "options": _plain(opts), "rows": rows}
+
+
+def evaluate_model(
+    model: Any,
+    roots: Sequence[str | Path],
+    opts: EvalOptions,
+    flow_config: Any | None = None,
+    model_name: str | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score ``model`` (a TP-CMRNet, run over clips as trained) and the centre-bias baseline."""
+    from rt_saliency.data.clips import ClipDataset
+
+    model = model.to(device).eval()
+    size = tuple(model.config.input_size)
+
+    def make_predict(records: list[Any]) -> Predict:
+        dset = ClipDataset(records, model.config.flow_maps, size, flow_config, opts.clip_len)
+
+        def predict(rec: Any, wanted: list[int], emit: Callable[[int, np.ndarray], None]) -> None:
+            _predict_clips(model, dset, rec, wanted, emit, opts.clip_len, device)
+
+        return predict
+
+    return _evaluate(roots, opts, model_name or model.config.name, make_predict, progress)
+
+
+def _predict_clips(model: Any, dset: Any, rec: Any, wanted: list[int],
+                   emit: Callable[[int, np.ndarray], None], clip_len: int, device: str) -> None:
+    """Run ``model`` over the training-length clips that hold the wanted frames."""
+    import torch
+
+    preds: dict[int, np.ndarray] = {}
+    length = min(clip_len, rec.num_frames)
+    for t in wanted:
+        if t not in preds:
+            start = _clip_start(t, rec.num_frames, length)
+            sample = dset.clip(rec, start, length)
+            with torch.no_grad():
+                out = model(
+                    torch.from_numpy(sample["frames"])[None].to(device),
+                    torch.from_numpy(sample["flows"])[None].to(device),
+                )
+            maps = out[0, :, 0].float().cpu().numpy()
+            for k in range(length):
+                if start + k in wanted:
+                    preds[start + k] = maps[k]
+        emit(t, preds.pop(t))
+
+
+class _LazyFrames(Sequence):
+    """The RGB frames of a record with extracted frames, read one at a time."""
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+
+    def __len__(self) -> int:
+        return self._record.num_frames
+
+    def __getitem__(self, index: Any) -> Any:
+        from rt_saliency.data.video import read_frames
+
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return read_frames(self._record, [index])[0]
+
+
+class _ScoringSink:
+    """A stream sink that hands each wanted frame's map to ``emit`` (from the sink thread)."""
+
+    def __init__(self, wanted: list[int], emit: Callable[[int, np.ndarray], None]) -> None:
+        self._wanted = set(wanted)
+        self._emit = emit
+
+    def write_map(self, record: Any) -> None:
+        if record.index in self._wanted:
+            self._emit(record.index, record.saliency)
+
+    def write_dropped(self, index: int) -> None:
+        raise RuntimeError(f"frame {index} dropped while evaluating (a file never drops)")
+
+    def close(self) -> None:
+        pass
+
+
+def evaluate_predictor(
+    predictor: Any,
+    roots: Sequence[str | Path],
+    opts: EvalOptions,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score a streaming predictor (e.g. the training-free prior) as the daemon runs it.
+
+    Each video goes through :class:`rt_saliency.stream.pipeline.Pipeline` (its flow, windows and
+    recurrent state), so the scores are those of ``rt-saliency run``.  ``opts.clip_len`` is not
+    used: the predictor's own lookahead decides what it sees.
+    """
+    from rt_saliency.stream.offline import ArraySource
+    from rt_saliency.stream.pipeline import Pipeline
+    from rt_saliency.stream.sources import open_source
+
+    def predict(rec: Any, wanted: list[int], emit: Callable[[int, np.ndarray], None]) -> None:
+        if rec.frames is not None:
+            source = ArraySource(_LazyFrames(rec), name=f"{rec.dataset}/{rec.name}")
+        else:
+            source = open_source(str(rec.video))
+        with source:
+            Pipeline(source, predictor, [_ScoringSink(wanted, emit)],
+                     max_frames=rec.num_frames).run()
+
+    return _evaluate(roots, opts, str(getattr(predictor, "name", "predictor")),
+                     lambda records: predict, progress)
 
 
 def _negatives(

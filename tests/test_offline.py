@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rt_saliency.errors import InputError
+from rt_saliency.errors import InputError, PipelineError
 from rt_saliency.prior import PriorPredictor
 from rt_saliency.stream.offline import ArraySource, predict_clip
 
@@ -34,7 +34,11 @@ def test_predict_clip_one_map_per_frame_on_the_mover() -> None:
 
 
 def test_array_source_refuses_mixed_sizes() -> None:
-    with pytest.raises(InputError):
-        ArraySource([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9, 3), np.uint8)])
+    with pytest.raises(PipelineError) as info:  # found mid-stream, in the source stage
+        predict_clip(PriorPredictor(), [np.zeros((32, 32, 3), np.uint8),
+                                               np.zeros((32, 40, 3), np.uint8)])
+    assert isinstance(info.value.__cause__, InputError)
     with pytest.raises(InputError):
         ArraySource([])
+    with pytest.raises(InputError):
+        ArraySource([np.zeros((8, 8), np.float32)])

@@ -10,12 +10,22 @@ from rt_saliency.cli._common import add_flow_options
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="AUC-J, SIM, sAUC, CC, NSS of a checkpoint and of a centre-bias baseline",
+        help="AUC-J, SIM, sAUC, CC, NSS of a checkpoint (or a streaming predictor) and of a "
+        "centre-bias baseline",
         description="Score a checkpoint on a split of one or more data sets as the DHF1K "
         "benchmark does (per video, then over videos; sAUC negatives from other videos), with "
-        "a centre-bias row beside it. Writes evaluation.json and evaluation.md to --out.",
+        "a centre-bias row beside it. Writes evaluation.json and evaluation.md to --out. With "
+        "--predictor, the maps come from a streaming backend run as `rt-saliency run` runs it "
+        "(e.g. --predictor prior, the training-free default).",
     )
-    parser.add_argument("--weights", required=True, metavar="CKPT", help="checkpoint (.pt)")
+    parser.add_argument("--weights", default=None, metavar="CKPT",
+                        help="checkpoint (.pt); scored over training-length clips")
+    parser.add_argument("--predictor", default=None,
+                        choices=("prior", "onnxruntime", "tensorrt", "torch", "auto"),
+                        help="score a streaming backend instead (with --weights/--engine-dir "
+                        "for the network backends)")
+    parser.add_argument("--engine-dir", default=None, metavar="DIR",
+                        help="exported ONNX graphs / TensorRT engines for --predictor")
     parser.add_argument("--data", action="append", required=True, metavar="ROOT",
                         help="data set root (repeatable: one row group per data set)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="test")
@@ -39,8 +49,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from rt_saliency.evaluation import EvalOptions, evaluate, to_markdown, write_report
+    from rt_saliency.errors import ConfigError
+    from rt_saliency.evaluation import (
+        EvalOptions,
+        evaluate,
+        evaluate_predictor,
+        to_markdown,
+        write_report,
+    )
 
+    if args.weights is None and args.predictor is None:
+        raise ConfigError("give --weights CKPT, or --predictor BACKEND (e.g. --predictor prior)")
     if args.threads is not None:
         import torch
 
@@ -48,9 +67,18 @@ def run(args: argparse.Namespace) -> int:
     opts = EvalOptions(split=args.split, stride=args.stride, max_frames=args.max_frames,
                        max_videos=args.max_videos, clip_len=args.clip_len,
                        centre_sigma=args.centre_sigma, seed=args.seed)
-    report = evaluate(args.weights, args.data, opts, device=args.device,
-                      flow_method=args.flow_method, flow_preset=args.flow_preset,
-                      progress=args.progress and not args.json)
+    progress = args.progress and not args.json
+    if args.predictor is not None:
+        from rt_saliency.runtime.registry import open_predictor
+
+        with open_predictor(args.predictor, args.weights, args.engine_dir,
+                            threads=args.threads) as predictor:
+            report = evaluate_predictor(predictor, args.data, opts, progress=progress)
+        report["predictor"] = args.predictor
+    else:
+        report = evaluate(args.weights, args.data, opts, device=args.device,
+                          flow_method=args.flow_method, flow_preset=args.flow_preset,
+                          progress=progress)
     if args.out:
         write_report(report, args.out)
     if args.json:

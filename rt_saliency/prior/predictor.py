@@ -156,3 +156,9 @@ class PriorPredictor:
 
     def close(self) -> None:
         self._faces = None
+
+    def __enter__(self) -> PriorPredictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -18,23 +18,32 @@ from rt_saliency.stream.sources import Source
 
 
 class ArraySource(Source):
-    """A source over RGB uint8 frames already in memory (all of one size); never live."""
+    """A source over a sequence of RGB uint8 frames (all of frame 0's size); never live.
+
+    The sequence may be lazy (frames read from disk on indexing); each frame is read once.
+    """
 
     def __init__(self, frames: Sequence[np.ndarray], fps: float = 25.0, name: str = "array") -> None:
         super().__init__()
         if len(frames) == 0:
             raise InputError(f"{name}: no frames")
         height, width = frames[0].shape[:2]
-        for i, frame in enumerate(frames):
-            if frame.dtype != np.uint8 or frame.shape != (height, width, 3):
-                raise InputError(f"{name}: frame {i} is {frame.dtype} {frame.shape}, expected "
-                                 f"uint8 ({height}, {width}, 3) like frame 0")
         self._frames = frames
         self.info = StreamInfo(width=width, height=height, fps=fps, live=False, name=name,
                                frame_count=len(frames))
+        self._check(0, frames[0])
+
+    def _check(self, index: int, frame: np.ndarray) -> None:
+        expected = (self.info.height, self.info.width, 3)
+        if frame.dtype != np.uint8 or frame.shape != expected:
+            raise InputError(f"{self.info.name}: frame {index} is {frame.dtype} {frame.shape}, "
+                             f"expected uint8 {expected} like frame 0")
 
     def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
-        for i, frame in enumerate(self._frames):
+        # frames are checked as they are read: a lazy sequence is read once
+        for i in range(len(self._frames)):
+            frame = self._frames[i]
+            self._check(i, frame)
             yield frame, i / self.info.fps
 
 
