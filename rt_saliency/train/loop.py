@@ -318,15 +318,16 @@ def _options(cfg: TrainConfig) -> dict[str, Any]:
 def _val_set(cfg: TrainConfig, flow_maps: int, size: tuple[int, ...], flow_cfg: Any) -> Any:
     """Validation clips from the roots that have a val split (DHF1K layout); None if none has."""
     from rt_saliency.data.clips import ClipDataset
-    from rt_saliency.data.layout import detect_layout, open_dataset
+    from rt_saliency.data.layout import dataset_name, detect_layout, read_dhf1k
 
     records = []
     for root in cfg.data:
         if detect_layout(Path(root)) == "dhf1k":
-            try:
-                records.extend(open_dataset(root, "val"))
-            except Exception as exc:  # noqa: BLE001 - a root without val videos just has none
-                log.info("no validation videos in %s (%s)", root, exc)
+            # a root without val videos has none ([]); a broken val video still raises
+            found = read_dhf1k(Path(root), "val", dataset=dataset_name(Path(root)))
+            if not found:
+                log.info("no validation videos in %s", root)
+            records.extend(found)
     if not records:
         return None
     return ClipDataset(records, flow_maps, size, flow_cfg, cfg.clip_len, cfg.clip_len)
