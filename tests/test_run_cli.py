@@ -202,3 +202,34 @@ def test_reader_closing_stdout_early_is_not_an_error() -> None:
     _, err = proc.communicate(timeout=60)
     assert first["frame"] == 0
     assert proc.returncode == 0 and b"Traceback" not in err, err.decode()
+
+
+@pytest.mark.parametrize("fmt", ["npy", "kvazaar", "svtav1"])
+def test_qp_formats_for_other_encoders(tmp_path, fmt: str) -> None:
+    """--qp-format writes the other encoders' map files, one map per frame of the source."""
+    import numpy as np
+
+    from rt_saliency.cli import main
+    from rt_saliency.qp.writers import read_kvazaar_roi, read_svtav1_roi
+
+    target = tmp_path / {"npy": "maps", "kvazaar": "roi.bin", "svtav1": "roi.txt"}[fmt]
+    status = main(["-q", "run", "-i", "synth://200x120?frames=9&fps=10", "--qp-out", str(target),
+                   "--qp-format", fmt, "--no-table"])
+    assert status == 0
+    if fmt == "npy":
+        grids = [np.load(p) for p in sorted(target.glob("frame_*.npy"))]
+        assert len(grids) == 9 and grids[4].shape == (8, 13)  # ceil(120/16) x ceil(200/16)
+        assert grids[4].min() < grids[4].max()
+    elif fmt == "kvazaar":
+        maps = read_kvazaar_roi(target)
+        assert len(maps) == 9 and maps[4].shape == (8, 13) and maps[4].dtype == np.int8
+    else:
+        maps = read_svtav1_roi(target, (120, 200))
+        assert sorted(maps) == list(range(9)) and maps[4].shape == (2, 4)  # 64x64 superblocks
+
+
+def test_qp_format_files_refuse_stdout(capsys) -> None:
+    from rt_saliency.cli import main
+
+    assert main(["run", "-i", "synth://64x64?frames=2", "--qp-out", "-", "--qp-format", "npy"]) == 2
+    assert "--qp-out PATH" in capsys.readouterr().err

@@ -95,7 +95,12 @@ def register(subparsers: Any) -> None:
                        help=f"L, head lookahead in frames (default {DEFAULT_LOOKAHEAD}; "
                        "0 and a small S for low latency)")
     out = p.add_argument_group("output")
-    out.add_argument("--qp-out", default=None, help="NDJSON QP maps to PATH or '-' (stdout)")
+    out.add_argument("--qp-out", default=None,
+                     help="QP maps to PATH ('-': stdout, NDJSON only); see --qp-format")
+    out.add_argument("--qp-format", default="ndjson",
+                     choices=("ndjson", "npy", "kvazaar", "svtav1"),
+                     help="ndjson: one JSON line a frame (default); npy: a folder of .npy grids; "
+                     "kvazaar: a --roi .bin file; svtav1: a --roi-map-file (docs/qp.md)")
     out.add_argument("--block", type=int, default=16, choices=(8, 16, 32, 64),
                      help="QP block size (16 for H.264)")
     out.add_argument("--qp-strength", type=float, default=None,
@@ -133,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     """Open the input, the predictor and the sinks; stream until the end or a signal."""
     from rt_saliency.stream.metrics_http import MetricsServer
     from rt_saliency.stream.pipeline import Pipeline
-    from rt_saliency.stream.sinks import EncoderSink, NdjsonSink, PreviewSink
+    from rt_saliency.stream.sinks import EncoderSink, MapFileSink, NdjsonSink, PreviewSink
     from rt_saliency.stream.sources import open_source, parse_size
     from rt_saliency.stream.stats import StreamStats
 
@@ -141,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--metrics-port must be 0..65535, got {args.metrics_port}")
     if args.qp_out is None and args.output is None and args.preview is None:
         log.info("no --qp-out or -o given: maps are computed and only the stats are reported")
+    if args.qp_out == "-" and args.qp_format != "ndjson":
+        raise ConfigError(f"--qp-format {args.qp_format} writes files: give --qp-out PATH")
     if args.stats and not Path(args.stats).resolve().parent.is_dir():
         raise ConfigError(f"--stats: folder {Path(args.stats).parent} does not exist")
     size = parse_size(args.size) if args.size else None
@@ -156,7 +163,11 @@ def run(args: argparse.Namespace) -> int:
                  f"{info.fps:g}" if info.fps else "unknown", "live" if info.live else "lossless")
         sinks: list[Any] = []
         if args.qp_out is not None:
-            sink = NdjsonSink(args.qp_out, block=args.block)
+            if args.qp_format == "ndjson":
+                sink: Any = NdjsonSink(args.qp_out, block=args.block)
+            else:
+                sink = MapFileSink(args.qp_format, args.qp_out, (info.height, info.width),
+                                   block=args.block)
             stack.callback(sink.close)
             sinks.append(sink)
         if args.output is not None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import numpy as np
+
+from rt_saliency.errors import ConfigError
 from rt_saliency.stream.pipeline import MapRecord
 
 
@@ -114,6 +117,49 @@ class PreviewSink:
 
     def write_dropped(self, index: int) -> None:
         """Nothing to show: the frame was never processed."""
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+#: ``--qp-format`` choices besides NDJSON, and what ``--qp-out`` names for each
+MAP_FILE_FORMATS: dict[str, str] = {
+    "npy": "a folder: frame_000000.npy, ... (float32 grids)",
+    "kvazaar": "a Kvazaar --roi binary file (.bin)",
+    "svtav1": "a SVT-AV1 --roi-map-file text file",
+}
+
+
+class MapFileSink:
+    """``--qp-out PATH --qp-format npy|kvazaar|svtav1``: map files other encoders read.
+
+    A dropped frame gets no ``.npy`` file; in the Kvazaar and SVT-AV1 files it gets an all-zero
+    (neutral) map, so the n-th map still belongs to the n-th frame of the source.
+    """
+
+    def __init__(self, fmt: str, target: str | Path, frame_size: tuple[int, int],
+                 block: int = 16) -> None:
+        from rt_saliency.qp import KvazaarRoiWriter, NpyWriter, SvtAv1RoiWriter, grid_shape
+
+        self._zeros = np.zeros(grid_shape(frame_size, block), dtype=np.float32)
+        self.format = fmt
+        if fmt == "npy":
+            self._writer: Any = NpyWriter(target)
+        elif fmt == "kvazaar":
+            self._writer = KvazaarRoiWriter(target)
+        elif fmt == "svtav1":
+            self._writer = SvtAv1RoiWriter(target, frame_size)
+        else:
+            raise ConfigError(f"unknown map format {fmt!r}; choose ndjson or one of "
+                              f"{', '.join(MAP_FILE_FORMATS)}")
+
+    def write_map(self, record: MapRecord) -> None:
+        assert record.offsets is not None
+        self._writer.write(record.index, record.offsets, pts=record.pts)
+
+    def write_dropped(self, index: int) -> None:
+        if self.format != "npy":
+            self._writer.write(index, self._zeros)
 
     def close(self) -> None:
         self._writer.close()
