@@ -31,7 +31,9 @@ PY=${PYTHON:-python3}
 VIDEO_DIR=tests/data/video
 if [ ! -s "$VIDEO_DIR/vtest.avi" ]; then
   tmp=$(mktemp -d) && chmod 755 "$tmp"
-  (cd "$tmp" && apt-get download -q opencv-doc >/dev/null)
+  # the package lists may be missing or stale when every package above was already installed
+  (cd "$tmp" && apt-get download -q opencv-doc >/dev/null 2>&1) \
+    || { apt-get update -q && (cd "$tmp" && apt-get download -q opencv-doc >/dev/null); }
   mkdir -p "$VIDEO_DIR"
   dpkg-deb --fsys-tarfile "$tmp"/opencv-doc_*.deb \
     | tar -x -O ./usr/share/doc/opencv-doc/examples/data/vtest.avi > "$VIDEO_DIR/vtest.avi.part"
