@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "for the network backends)")
     parser.add_argument("--engine-dir", default=None, metavar="DIR",
                         help="exported ONNX graphs / TensorRT engines for --predictor")
+    parser.add_argument("--lookahead", type=int, default=None,
+                        help="head lookahead L for a network --predictor (default 2)")
     parser.add_argument("--data", action="append", required=True, metavar="ROOT",
                         help="data set root (repeatable: one row group per data set)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="test")
@@ -71,10 +73,13 @@ def run(args: argparse.Namespace) -> int:
     if args.predictor is not None:
         from rt_saliency.runtime.registry import open_predictor
 
+        extra = {} if args.lookahead is None else {"lookahead": args.lookahead}
         with open_predictor(args.predictor, args.weights, args.engine_dir,
-                            threads=args.threads) as predictor:
+                            threads=args.threads, **extra) as predictor:
             report = evaluate_predictor(predictor, args.data, opts, progress=progress)
-        report["predictor"] = args.predictor
+        report["predictor"] = {"backend": args.predictor, "name": predictor.name,
+                               "flow_maps": predictor.flow_maps,
+                               "lookahead": predictor.lookahead}
     else:
         report = evaluate(args.weights, args.data, opts, device=args.device,
                           flow_method=args.flow_method, flow_preset=args.flow_preset,

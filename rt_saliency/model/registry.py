@@ -59,7 +59,8 @@ def _register_defaults(register: Callable[..., None] = register_model) -> None:
     register("tpcmrnet_noattn", attention=False)
     register("tpcmrnet_unilstm", bidirectional=False)
     # The CPU fast profile (benchmarks/README.md): S=3, narrow pathways, one CMR block per
-    # scale -- 0.49 M params, 0.60 GMAC per map at L=0.  Not in the paper; accuracy unmeasured.
+    # scale -- 0.49 M params, 0.60 GMAC per map at L=0.  Not in the paper (its accuracy on
+    # synthetic data: benchmarks/README.md).
     register("tpcmrnet_fast", flow_maps=3, stage_widths=(16, 32), stage_blocks=(1, 1))
 
 
