@@ -233,3 +233,20 @@ def test_qp_format_files_refuse_stdout(capsys) -> None:
 
     assert main(["run", "-i", "synth://64x64?frames=2", "--qp-out", "-", "--qp-format", "npy"]) == 2
     assert "--qp-out PATH" in capsys.readouterr().err
+
+
+def test_encoder_options_reach_x264(tmp_path) -> None:
+    """-o with --keyint/--preset/--tune/--crf: the GOP length shows in the decoded stream."""
+    import av
+
+    from rt_saliency.cli import main
+
+    out = tmp_path / "gop.mp4"
+    status = main(["-q", "run", "-i", "synth://160x96?frames=12", "-o", str(out), "--crf", "30",
+                   "--preset", "veryfast", "--tune", "zerolatency", "--keyint", "4", "--no-table"])
+    assert status == 0
+    with av.open(str(out)) as container:
+        keys = [f.key_frame for f in container.decode(video=0)]
+    assert len(keys) == 12
+    assert [i for i, k in enumerate(keys) if k] == [0, 4, 8]
+    assert main(["run", "-i", "synth://160x96?frames=2", "-o", str(out), "--preset", "bogus"]) == 2

@@ -109,8 +109,16 @@ def register(subparsers: Any) -> None:
                      help="saliency-guided H.264 encode of the input (.mp4/.mkv/.ts)")
     out.add_argument("--preview", default=None, metavar="FILE",
                      help="side-by-side preview video: frame | saliency overlay | QP heatmap")
-    out.add_argument("--bitrate", type=float, default=None,
-                     help="encode at this ABR rate in kbit/s (default: CRF 23)")
+    enc = p.add_argument_group("encoder (-o)")
+    rate = enc.add_mutually_exclusive_group()
+    rate.add_argument("--bitrate", type=int, default=None,
+                      help="ABR rate in kbit/s (compare encodes at equal rate with this)")
+    rate.add_argument("--crf", type=float, default=None, help="CRF (default 23)")
+    enc.add_argument("--preset", default="medium", help="x264 preset (default medium)")
+    enc.add_argument("--tune", default=None,
+                     help="x264 tune, e.g. zerolatency (no frames held back by the encoder)")
+    enc.add_argument("--keyint", type=_positive_int, default=250,
+                     help="maximum GOP length in frames (default 250)")
     out.add_argument("--stats", default=None, help="write run statistics as JSON to FILE")
     out.add_argument("--metrics-port", type=int, default=None,
                      help="serve Prometheus metrics on this port (0 = any free port)")
@@ -235,7 +243,9 @@ def _x264_config(args: argparse.Namespace) -> Any:
 
     if args.block != 16:
         raise ConfigError("-o (H.264) needs --block 16")
-    return X264Config(bitrate=args.bitrate) if args.bitrate else X264Config()
+    rate = ({"bitrate": args.bitrate, "crf": None} if args.bitrate is not None
+            else {"crf": 23.0 if args.crf is None else args.crf})
+    return X264Config(preset=args.preset, tune=args.tune, keyint=args.keyint, **rate)
 
 
 @contextlib.contextmanager
