@@ -85,8 +85,9 @@ def register(subparsers: Any) -> None:
                        help="intra-op threads of each ONNX Runtime / torch session (default: the "
                        "backend's; 1 suits 2-core machines, where encoder and head run in "
                        "parallel)")
-    model.add_argument("--engine-dir", default=None,
-                       help="folder with exported ONNX graphs / TensorRT engines")
+    model.add_argument("--engine-dir", "--engine", dest="engine_dir", default=None,
+                       help="folder with exported ONNX graphs / TensorRT engines (the encoder "
+                       "and head graphs travel together, so this names their folder)")
     model.add_argument("--flow-maps", type=_positive_int, default=None,
                        help="S, stacked flow maps (default: the backend's own -- the network's "
                        f"from its weights/graphs, normally {DEFAULT_FLOW_MAPS}; 1 for the prior, "
