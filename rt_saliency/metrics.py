@@ -22,7 +22,7 @@ import numpy as np
 from rt_saliency.errors import InputError
 
 #: MATLAB's ``eps`` (2^-52), the constant the MIT benchmark's KL code uses
-EPS: float = 2.2204e-16
+EPS: float = float(np.finfo(np.float64).eps)
 #: amplitude of the random jitter AUC-Judd adds to break ties (MIT code: ``rand/10000000``)
 JUDD_JITTER: float = 1e-7
 

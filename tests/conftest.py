@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -10,9 +9,8 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-#: the read-only shared folder laid beside the checkout (override with RT_SALIENCY_SHARED)
-SHARED = Path(os.environ.get("RT_SALIENCY_SHARED", REPO.parent / "shared"))
-VIDEO_DIR = REPO / "tests" / "data" / "video"
+DATA_DIR = REPO / "tests" / "data"
+VIDEO_DIR = DATA_DIR / "video"
 
 
 def _has_cuda() -> bool:
@@ -34,11 +32,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def mit1003_dir() -> Path:
-    """The real MIT1003 sample (stimulus, fixations, GT map) from ../shared/fixtures."""
-    path = SHARED / "fixtures" / "mit1003-i210"
-    if not path.is_dir():
-        pytest.fail(f"shared fixtures missing at {path} (set RT_SALIENCY_SHARED)")
-    return path
+    """The real MIT1003 sample (stimulus, fixations, GT map), copied into tests/data."""
+    return DATA_DIR / "mit1003-i210"
+
+
+@pytest.fixture(scope="session")
+def gaze_mini() -> Path:
+    """Five real images with fixations from each gaze-images set (tests/data/gaze-mini)."""
+    return DATA_DIR / "gaze-mini"
 
 
 @pytest.fixture(scope="session")

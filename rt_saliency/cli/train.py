@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import argparse
 
+import json
+from pathlib import Path
+from typing import Any
+
 from rt_saliency.cli._common import add_flow_options
+from rt_saliency.train import TrainConfig, train
+from rt_saliency.train.recipes import RECIPES, get_recipe, prepare_recipe_data
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,30 +25,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the run folder; a progress bar with loss and speed. Use torchrun for several GPUs.",
     )
     parser.add_argument("--data", action="append", required=True, metavar="ROOT",
-                        help="data set root (repeat to combine DHF1K, Hollywood-2, UCF Sports)")
-    parser.add_argument("--model", default="tpcmrnet", help="registered variant (default tpcmrnet)")
+                        help="data set root (repeat to combine DHF1K, Hollywood-2, UCF Sports, "
+                        "synthetic sets and gaze-image roots)")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                        help="start from a named recipe's options (flags given win); "
+                        "gaze-cpu trains the shipped weights (docs/training.md)")
+    parser.add_argument("--flip", type=float, default=None,
+                        help="horizontal-flip probability for still images (default 0.5)")
+    parser.add_argument("--state-burn-in", type=int, default=None, metavar="N",
+                        help="stills start from the ConvLSTM state after U[0,N] frames (default 30)")
+    parser.add_argument("--model", default=None, help="registered variant (default tpcmrnet)")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     parser.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
                         help="train at another input size (multiples of 8; default 224 224)")
-    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (paper: 1e-4)")
-    parser.add_argument("--epochs", type=int, default=6, help="epochs (default 6)")
-    parser.add_argument("--decay-every", type=int, default=2,
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (paper: 1e-4)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default 6)")
+    parser.add_argument("--decay-every", type=int, default=None,
                         help="multiply the LR by --decay-factor every this many epochs (paper: 2)")
-    parser.add_argument("--decay-factor", type=float, default=0.1, help="paper: 0.1")
-    parser.add_argument("--batch-size", type=int, default=1, help="clips per step (paper: 1)")
-    parser.add_argument("--clip-len", type=int, default=5, help="frames per clip (paper: 5)")
+    parser.add_argument("--decay-factor", type=float, default=None, help="paper: 0.1")
+    parser.add_argument("--batch-size", type=int, default=None, help="clips per step (paper: 1)")
+    parser.add_argument("--clip-len", type=int, default=None, help="frames per clip (paper: 5)")
     parser.add_argument("--clip-stride", type=int, default=None,
                         help="step between clip starts (default: --clip-len)")
-    parser.add_argument("--workers", type=int, default=1, help="DataLoader workers (default 1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 1)")
+    parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="stop (and checkpoint) after this much wall time")
-    parser.add_argument("--val-every", type=int, default=500, help="validate every N steps")
-    parser.add_argument("--val-clips", type=int, default=20, help="validation clips (default 20)")
-    parser.add_argument("--checkpoint-every", type=int, default=200,
+    parser.add_argument("--val-every", type=int, default=None, help="validate every N steps")
+    parser.add_argument("--val-clips", type=int, default=None, help="validation clips (default 20)")
+    parser.add_argument("--checkpoint-every", type=int, default=None,
                         help="save last.pt every N steps")
-    parser.add_argument("--log-every", type=int, default=10, help="train_log.jsonl every N steps")
+    parser.add_argument("--log-every", type=int, default=None, help="train_log.jsonl every N steps")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
                         help="mixed precision on CUDA (never on CPU)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
@@ -55,25 +69,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+#: TrainConfig fields a flag of the same name (dashes for underscores) sets when given
+_FLAG_FIELDS = (
+    "model", "lr", "epochs", "decay_every", "decay_factor", "batch_size", "clip_len",
+    "clip_stride", "workers", "seed", "max_steps", "max_minutes", "val_every", "val_clips",
+    "checkpoint_every", "log_every", "threads", "flip", "state_burn_in", "flow_method",
+    "flow_preset",
+)
+
+
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from rt_saliency.train import TrainConfig, train
-
-    overrides = {}
+    options: dict[str, Any] = {}
+    data = list(args.data)
+    if args.recipe is not None:
+        recipe = get_recipe(args.recipe)
+        options.update(recipe.options, recipe=recipe.name)
+        data = prepare_recipe_data(recipe, data, Path(args.out))
+    options.update({k: getattr(args, k) for k in _FLAG_FIELDS if getattr(args, k) is not None})
     if args.input_size is not None:
-        overrides["input_size"] = list(args.input_size)
-    cfg = TrainConfig(
-        data=list(args.data), out=args.out, model=args.model, model_overrides=overrides,
-        lr=args.lr, epochs=args.epochs, decay_every=args.decay_every,
-        decay_factor=args.decay_factor, batch_size=args.batch_size, clip_len=args.clip_len,
-        clip_stride=args.clip_stride, workers=args.workers, seed=args.seed,
-        max_steps=args.max_steps, max_minutes=args.max_minutes, val_every=args.val_every,
-        val_clips=args.val_clips, checkpoint_every=args.checkpoint_every,
-        log_every=args.log_every, amp=args.amp, device=args.device, threads=args.threads,
-        resume=args.resume,
-        progress=args.progress, flow_method=args.flow_method, flow_preset=args.flow_preset,
-    )
+        options["model_overrides"] = {"input_size": list(args.input_size)}
+    cfg = TrainConfig(data=data, out=args.out, amp=args.amp, device=args.device,
+                      resume=args.resume, progress=args.progress, **options)
     result = train(cfg)
     print(json.dumps({"run_dir": str(result.run_dir), "last": str(result.last),
                       "best": str(result.best) if result.best else None,

@@ -24,17 +24,12 @@ from rt_saliency.data.flowcache import FlowCache
 from rt_saliency.data.layout import VideoRecord
 from rt_saliency.data.video import read_fixations, read_frames, read_map, resize_fixations
 from rt_saliency.errors import ConfigError
+from rt_saliency.imaging import resize_to_input
 
 
 def resize_frame(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an RGB uint8 frame to ``size`` (rows, cols), area-averaging when shrinking."""
-    import cv2
-
-    h, w = size
-    if rgb.shape[:2] == (h, w):
-        return rgb
-    shrink = h * w < rgb.shape[0] * rgb.shape[1]
-    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    """Resize an RGB uint8 frame to ``size`` (rows, cols) by the stream's rule."""
+    return resize_to_input(rgb, size)
 
 
 def compute_raw_flows(
@@ -157,6 +152,7 @@ class ClipDataset:
             "fix": fix.astype(np.float32),
             "video": f"{rec.dataset}/{rec.name}",
             "start": start,
+            "static": False,
         }
 
     def __getitem__(self, i: int) -> dict[str, Any]:

@@ -17,22 +17,45 @@ def conv(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2)
 
 
+class ConvNorm(nn.Sequential):
+    """:func:`conv` followed by batch normalisation (folded into the conv when exported)."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> None:
+        super().__init__(conv(in_ch, out_ch, kernel, stride), nn.BatchNorm2d(out_ch))
+        self.in_channels = in_ch
+        self.out_channels = out_ch
+
+
+def conv_norm(in_ch: int, out_ch: int, kernel: int, stride: int = 1, norm: bool = True) -> nn.Module:
+    """A :class:`ConvNorm` when ``norm``, else a plain :func:`conv`."""
+    return ConvNorm(in_ch, out_ch, kernel, stride) if norm else conv(in_ch, out_ch, kernel, stride)
+
+
+def gate(y: torch.Tensor, bounded: bool) -> torch.Tensor:
+    """The factor of a multiplicative residual: ``tanh(y)`` when bounded, else ``y``."""
+    return torch.tanh(y) if bounded else y
+
+
 class CMRBlock(nn.Module):
     """Cross-concatenated multi-scale residual block (paper Fig. 2b, [10]).
 
     Two scales (3x3 and 5x5 branches of ``width`` channels) read the input; their outputs T1, F1
     are concatenated and both read again by a 3x3 and a 5x5 branch (T2, F2); [T2, F2] is reduced
     by a 1x1 convolution to ``channels`` (the paper's 1x1x32) and applied to the input as a
-    multiplicative local residual: ``x + x * reduce([T2, F2])``.
+    multiplicative local residual: ``x + x * reduce([T2, F2])``.  With ``bounded`` the factor goes
+    through a tanh (``x * (1 + tanh(y))``, at most twice the input); with ``norm`` every
+    convolution is batch-normalised.
     """
 
-    def __init__(self, channels: int, width: int) -> None:
+    def __init__(self, channels: int, width: int, norm: bool = False,
+                 bounded: bool = False) -> None:
         super().__init__()
-        self.t1 = conv(channels, width, 3)
-        self.f1 = conv(channels, width, 5)
-        self.t2 = conv(2 * width, width, 3)
-        self.f2 = conv(2 * width, width, 5)
-        self.reduce = conv(2 * width, channels, 1)
+        self.bounded = bounded
+        self.t1 = conv_norm(channels, width, 3, norm=norm)
+        self.f1 = conv_norm(channels, width, 5, norm=norm)
+        self.t2 = conv_norm(2 * width, width, 3, norm=norm)
+        self.f2 = conv_norm(2 * width, width, 5, norm=norm)
+        self.reduce = conv_norm(2 * width, channels, 1, norm=norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t1 = F.relu(self.t1(x))
@@ -41,12 +64,15 @@ class CMRBlock(nn.Module):
         t2 = F.relu(self.t2(cross))
         f2 = F.relu(self.f2(cross))
         y = self.reduce(torch.cat([t2, f2], dim=1))
-        return x + x * y
+        return x + x * gate(y, self.bounded)
 
 
-def fuse(frame_features: torch.Tensor, flow_features: torch.Tensor) -> torch.Tensor:
-    """Eq. 1: ``F_f + F_f * F_o`` (keeps the frame features even where the flow features vanish)."""
-    return frame_features + frame_features * flow_features
+def fuse(
+    frame_features: torch.Tensor, flow_features: torch.Tensor, bounded: bool = False
+) -> torch.Tensor:
+    """Eq. 1: ``F_f + F_f * F_o`` (keeps the frame features even where the flow features vanish);
+    ``bounded`` puts ``F_o`` through a tanh first."""
+    return frame_features + frame_features * gate(flow_features, bounded)
 
 
 class SpatialAttention(nn.Module):
@@ -82,15 +108,19 @@ class Pathway(nn.Module):
         channels: int,
         stage_widths: tuple[int, ...],
         stage_blocks: tuple[int, ...],
+        norm: bool = False,
+        bounded: bool = False,
     ) -> None:
         super().__init__()
-        self.stem = conv(in_channels, stem_channels, 3, stride=2)
+        self.stem = conv_norm(in_channels, stem_channels, 3, stride=2, norm=norm)
         self.downs = nn.ModuleList()
         self.stages = nn.ModuleList()
         prev = stem_channels
         for width, blocks in zip(stage_widths, stage_blocks):
-            self.downs.append(conv(prev, channels, 3, stride=2))
-            self.stages.append(nn.ModuleList(CMRBlock(channels, width) for _ in range(blocks)))
+            self.downs.append(conv_norm(prev, channels, 3, stride=2, norm=norm))
+            self.stages.append(nn.ModuleList(
+                CMRBlock(channels, width, norm, bounded) for _ in range(blocks)
+            ))
             prev = channels
 
     def block_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -106,11 +136,18 @@ class Pathway(nn.Module):
 
 
 class ConvLSTMCell(nn.Module):
-    """A convolutional LSTM cell: all four gates from one 3x3 conv over ``[x, h]``."""
+    """A convolutional LSTM cell: all four gates from one 3x3 conv over ``[x, h]``.
 
-    def __init__(self, in_channels: int, hidden: int, kernel: int = 3) -> None:
+    ``cell_clip > 0`` clips the cell state to +-cell_clip after every step (as TensorFlow's
+    ``LSTMCell(cell_clip=...)`` does): a stream carries the state for ever, and with a forget gate
+    near 1 an unclipped state grows by up to 1 a frame.
+    """
+
+    def __init__(self, in_channels: int, hidden: int, kernel: int = 3,
+                 cell_clip: float = 0.0) -> None:
         super().__init__()
         self.hidden = hidden
+        self.cell_clip = float(cell_clip)
         self.gates = conv(in_channels + hidden, 4 * hidden, kernel)
         with torch.no_grad():  # forget-gate bias 1: remember by default at the start of training
             self.gates.bias[hidden : 2 * hidden].fill_(1.0)
@@ -124,6 +161,8 @@ class ConvLSTMCell(nn.Module):
         # slices, not torch.chunk: the dynamo ONNX exporter writes chunk as an opset-18 Split
         i, f, o, g = gates[:, :n], gates[:, n : 2 * n], gates[:, 2 * n : 3 * n], gates[:, 3 * n :]
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        if self.cell_clip > 0:
+            c = torch.clamp(c, -self.cell_clip, self.cell_clip)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
 
@@ -136,11 +175,14 @@ class BiConvLSTM(nn.Module):
     concatenated when bidirectional) and the forward state after the window's first frame.
     """
 
-    def __init__(self, in_channels: int, hidden: int, bidirectional: bool) -> None:
+    def __init__(self, in_channels: int, hidden: int, bidirectional: bool,
+                 cell_clip: float = 0.0) -> None:
         super().__init__()
         self.bidirectional = bidirectional
-        self.forward_cell = ConvLSTMCell(in_channels, hidden)
-        self.backward_cell = ConvLSTMCell(in_channels, hidden) if bidirectional else None
+        self.forward_cell = ConvLSTMCell(in_channels, hidden, cell_clip=cell_clip)
+        self.backward_cell = (
+            ConvLSTMCell(in_channels, hidden, cell_clip=cell_clip) if bidirectional else None
+        )
 
     @property
     def out_channels(self) -> int:

@@ -54,6 +54,15 @@ class TPCMRNetConfig:
     ae_channels: tuple[int, ...] = (24, 16, 24)
     #: channels of the decoder's conv+sigmoid layers before the final 1-channel conv+sigmoid
     decoder_channels: tuple[int, ...] = (8,)
+    #: batch normalisation after every pathway convolution (folded into the convolutions when
+    #: exported, so it costs nothing at inference); keeps activations far inside FP16's range
+    norm: bool = True
+    #: multiplicative residuals (CMR ``x + x*y``, eq. 1 ``F_f + F_f*F_o``) with ``y`` through a
+    #: tanh, so one block can at most double its input instead of growing without bound
+    bounded_residuals: bool = True
+    #: the forward ConvLSTM's cell state is clipped to +-cell_clip (0: no clip); the stream
+    #: carries that state forever, so it must stay bounded whatever the stream's length
+    cell_clip: float = 4.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -62,9 +71,11 @@ class TPCMRNetConfig:
         """Raise :class:`ConfigError` for values the network cannot be built with."""
         if not isinstance(self.flow_maps, int) or self.flow_maps < 1:
             raise ConfigError(f"flow_maps must be a positive integer, got {self.flow_maps!r}")
-        for flag in ("fusion", "attention", "bidirectional"):
+        for flag in ("fusion", "attention", "bidirectional", "norm", "bounded_residuals"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        if not isinstance(self.cell_clip, (int, float)) or self.cell_clip < 0:
+            raise ConfigError(f"cell_clip must be >= 0, got {self.cell_clip!r}")
         if len(self.input_size) != 2 or any(int(s) <= 0 or int(s) % 8 for s in self.input_size):
             raise ConfigError(
                 f"input_size must be (height, width), both multiples of 8, got {self.input_size!r}"

@@ -41,7 +41,8 @@ class TPCMRNet(nn.Module):
         cfg = self.config
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
-        pathway_args = (cfg.stem_channels, cfg.channels, cfg.stage_widths, cfg.stage_blocks)
+        pathway_args = (cfg.stem_channels, cfg.channels, cfg.stage_widths, cfg.stage_blocks,
+                        cfg.norm, cfg.bounded_residuals)
         self.frame_pathway = Pathway(3, *pathway_args)
         self.flow_pathway = Pathway(cfg.flow_channels, *pathway_args)
         n_blocks = sum(cfg.stage_blocks)
@@ -52,7 +53,7 @@ class TPCMRNet(nn.Module):
             if cfg.attention
             else None
         )
-        self.lstm = BiConvLSTM(cfg.channels, cfg.lstm_channels, cfg.bidirectional)
+        self.lstm = BiConvLSTM(cfg.channels, cfg.lstm_channels, cfg.bidirectional, cfg.cell_clip)
         # both directions are merged back to 28x28x32 (paper Fig. 1) by a 1x1 convolution
         self.merge = (
             conv(self.lstm.out_channels, cfg.lstm_channels, 1) if cfg.bidirectional else None
@@ -119,7 +120,7 @@ class TPCMRNet(nn.Module):
             for block in blocks:
                 x = block(x)
                 if self.config.fusion:
-                    x = fuse(x, flow_outs[k])
+                    x = fuse(x, flow_outs[k], self.config.bounded_residuals)
                 if self.attention is not None:
                     x = self.attention[k](x)
                 k += 1
@@ -155,15 +156,46 @@ class TPCMRNet(nn.Module):
         maps = self.decoder(self.autoencoder(z))
         return maps.reshape(b, t, 1, *self.config.input_size), first_state
 
-    def forward(self, clip: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
+    def carry_state(self, features: torch.Tensor, steps: int, state: State | None = None) -> State:
+        """The forward ConvLSTM state after ``steps`` frames of the same features (B, C, 28, 28):
+        what the stream carries into a window after a static scene has lasted that long."""
+        b = features.shape[0]
+        if state is None:
+            state = self.initial_state(b, features.device, features.dtype)
+        h, c = state
+        for _ in range(steps):
+            h, c = self.lstm.forward_cell(features, (h, c))
+        return h, c
+
+    def forward(
+        self,
+        clip: torch.Tensor,
+        flows: torch.Tensor,
+        state: State | None = None,
+        static: bool = False,
+        burn_in: int = 0,
+    ) -> torch.Tensor:
         """Maps (B, T, 1, H, W) of a clip (B, T, 3, H, W) and its flows (B, T, 2S, H, W):
-        every frame encoded, then ``head`` over the whole clip from a zero state."""
+        every frame encoded, then ``head`` over the whole clip from ``state`` (zeros if None).
+
+        ``static`` says every frame of each clip is the same (a still): it is encoded once, and
+        ``burn_in`` > 0 first carries the forward state over that many frames of it without a
+        gradient (truncated back-propagation), as a stream has after a still scene lasted that
+        long -- so training sees the carried states the stream serves."""
         if clip.dim() != 5 or flows.dim() != 5 or clip.shape[:2] != flows.shape[:2]:
             raise InputError(
                 f"clip (B, T, 3, H, W) and flows (B, T, 2S, H, W) must agree, "
                 f"got {tuple(clip.shape)} and {tuple(flows.shape)}"
             )
         b, t = clip.shape[0], clip.shape[1]
-        features = self.encode(clip.flatten(0, 1), flows.flatten(0, 1))
-        maps, _ = self.head(features.reshape(b, t, *features.shape[1:]), None)
+        if static:
+            first = self.encode(clip[:, 0], flows[:, 0])
+            if burn_in > 0:
+                with torch.no_grad():
+                    state = self.carry_state(first.detach(), burn_in, state)
+            features = first[:, None].expand(b, t, -1, -1, -1)
+        else:
+            features = self.encode(clip.flatten(0, 1), flows.flatten(0, 1))
+            features = features.reshape(b, t, *features.shape[1:])
+        maps, _ = self.head(features, state)
         return maps

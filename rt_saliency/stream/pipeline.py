@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rt_saliency.errors import PipelineError
+from rt_saliency.imaging import resize_to_input
 from rt_saliency.spec import INPUT_SIZE
 from rt_saliency.stream.frames import Frame
 from rt_saliency.stream.ring import EndOfStream, RingBuffer, RingStopped
@@ -256,8 +257,6 @@ class Pipeline:
         out.put(EndOfStream())
 
     def _run_resize(self) -> None:
-        import cv2
-
         inp, out = self.rings["resize"], self.rings["flow"]
         height, width = self.input_size
         expected = 0
@@ -275,8 +274,7 @@ class Pipeline:
             expected = frame.index + 1
             started = time.monotonic()
             h, w = frame.height, frame.width
-            interp = cv2.INTER_AREA if (h > height or w > width) else cv2.INTER_LINEAR
-            small = cv2.resize(frame.rgb, (width, height), interpolation=interp)
+            small = resize_to_input(frame.rgb, (height, width))
             prepared = self._flow.prepare(frame.rgb)
             tensor = np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32)
             tensor *= np.float32(1.0 / 255.0)

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import ConcatDataset
 
+from rt_saliency.data.clips import ClipDataset
+from rt_saliency.data.gaze import is_gaze_collection, open_gaze_sets
+from rt_saliency.data.layout import dataset_name, detect_layout, open_datasets, read_dhf1k
+from rt_saliency.data.stills import StillDataset
 from rt_saliency.errors import ConfigError
 from rt_saliency.train import distributed
 from rt_saliency.train.checkpointing import load_training_state, save_training_state
@@ -65,6 +70,13 @@ class TrainConfig:
     progress: bool = True
     flow_method: str | None = None
     flow_preset: str | None = None
+    #: horizontal-flip probability for still images (gaze-image roots)
+    flip: float = 0.5
+    #: static clips (stills) start the window from the forward state after U[0, N] frames of
+    #: the same still (truncated back-propagation): the states a stream carries
+    state_burn_in: int = 30
+    #: named recipe the options came from (``rt_saliency.train.recipes``), for the record
+    recipe: str | None = None
 
     def validate(self) -> None:
         if not self.data:
@@ -134,8 +146,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Train as ``cfg`` says; write ``last.pt``, ``best.pt``, ``train_log.jsonl`` to ``out``."""
     from torch.utils.data import DataLoader, DistributedSampler
 
-    from rt_saliency.data.clips import ClipDataset
-    from rt_saliency.data.layout import open_datasets
     from rt_saliency.loss import saliency_loss_terms
     from rt_saliency.model import create_model
     from rt_saliency.train.validate import validate
@@ -154,14 +164,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         model = create_model(cfg.model, **_overrides(cfg.model_overrides)).to(ctx.device)
         size = tuple(model.config.input_size)
         flow_cfg = flow_config_for(cfg.flow_method, cfg.flow_preset, size)
-        train_set = ClipDataset(
-            open_datasets(cfg.data, "train"),
-            model.config.flow_maps,
-            size,
-            flow_cfg,
-            cfg.clip_len,
-            cfg.clip_stride,
-        )
+        train_set = _train_set(cfg, model.config.flow_maps, size, flow_cfg)
         val_set = _val_set(cfg, model.config.flow_maps, size, flow_cfg)
         optimizer = make_optimizer(model.parameters(), cfg.lr)
         scheduler = make_scheduler(optimizer, cfg.decay_every, cfg.decay_factor)
@@ -181,6 +184,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         first_loss = last_loss = None
         val_result: dict[str, float] | None = None
         stopped_by = "epochs"
+        kinds = _sample_kinds(train_set)
         steps_per_epoch = math.ceil(len(train_set) / (cfg.batch_size * ctx.world_size))
         last_path = run_dir / "last.pt"
         best_path: Path | None = run_dir / "best.pt" if (run_dir / "best.pt").exists() else None
@@ -195,7 +199,8 @@ def train(cfg: TrainConfig) -> TrainResult:
                 train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed
             )
             sampler.set_epoch(epoch)
-            order = list(sampler)[progress["epoch_step"] * cfg.batch_size :]
+            order = _same_kind_batches(list(sampler), kinds, cfg.batch_size, cfg.seed + epoch)
+            order = order[progress["epoch_step"] * cfg.batch_size :]
             loader = DataLoader(
                 train_set,
                 batch_size=cfg.batch_size,
@@ -213,8 +218,10 @@ def train(cfg: TrainConfig) -> TrainResult:
                 flows = batch["flows"].to(ctx.device, non_blocking=True)
                 maps = batch["maps"].to(ctx.device, non_blocking=True)
                 fix = batch["fix"].to(ctx.device, non_blocking=True)
+                static = all(batch.get("static", [False]))
+                burn_in = random.randint(0, cfg.state_burn_in) if static else 0
                 with torch.autocast(ctx.device.type, dtype=torch.float16, enabled=use_amp):
-                    pred = net(frames, flows)
+                    pred = net(frames, flows, static=static, burn_in=burn_in)
                 terms = saliency_loss_terms(pred.float(), maps, fix)
                 loss = terms["loss"]
                 cc_now, nss_now = float(terms["cc"].detach()), float(terms["nss"].detach())
@@ -315,22 +322,68 @@ def _options(cfg: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps(opts))  # plain JSON values only (safe for weights_only)
 
 
-def _val_set(cfg: TrainConfig, flow_maps: int, size: tuple[int, ...], flow_cfg: Any) -> Any:
-    """Validation clips from the roots that have a val split (DHF1K layout); None if none has."""
-    from rt_saliency.data.clips import ClipDataset
-    from rt_saliency.data.layout import dataset_name, detect_layout, read_dhf1k
+def _sample_kinds(dataset: Any) -> list[bool]:
+    """Per sample: is it a static clip (a still)?  Batches hold one kind (stills encode once)."""
+    parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
+    return [isinstance(p, StillDataset) for p in parts for _ in range(len(p))]
 
+
+def _same_kind_batches(order: list[int], kinds: list[bool], batch_size: int, seed: int) -> list[int]:
+    """``order`` regrouped so that every batch of ``batch_size`` holds samples of one kind; the
+    batches are interleaved in a seeded order (deterministic, so a resumed run continues with the
+    batches it would have seen); incomplete batches are dropped."""
+    if batch_size == 1 or len(set(kinds)) < 2:
+        return order
+    batches: list[list[int]] = []
+    for kind in (False, True):
+        same = [i for i in order if kinds[i] == kind]
+        batches += [same[k : k + batch_size] for k in range(0, len(same) - batch_size + 1,
+                                                           batch_size)]
+    random.Random(seed).shuffle(batches)
+    return [i for b in batches for i in b]
+
+
+def _split_roots(roots: list[str]) -> tuple[list[str], list[str]]:
+    """(video roots, gaze-image roots) of ``roots``."""
+    video, gaze = [], []
+    for root in roots:
+        (gaze if is_gaze_collection(Path(root)) else video).append(root)
+    return video, gaze
+
+
+def _train_set(cfg: TrainConfig, flow_maps: int, size: tuple[int, ...], flow_cfg: Any) -> Any:
+    """Clips of every video root and static clips of every gaze-image root, concatenated."""
+    video, gaze = _split_roots(cfg.data)
+    parts: list[Any] = []
+    if video:
+        parts.append(ClipDataset(open_datasets(video, "train"), flow_maps, size, flow_cfg,
+                                 cfg.clip_len, cfg.clip_stride))
+    if gaze:
+        parts.append(StillDataset(open_gaze_sets(gaze, "train"), flow_maps, size, cfg.clip_len,
+                                  cfg.flip))
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def _val_set(cfg: TrainConfig, flow_maps: int, size: tuple[int, ...], flow_cfg: Any) -> Any:
+    """Validation clips: the val videos of DHF1K-layout roots and the val stills of gaze roots
+    (never a test image); None if no root has any."""
+    video, gaze = _split_roots(cfg.data)
+    parts: list[Any] = []
     records = []
-    for root in cfg.data:
+    for root in video:
         if detect_layout(Path(root)) == "dhf1k":
             # a root without val videos has none ([]); a broken val video still raises
             found = read_dhf1k(Path(root), "val", dataset=dataset_name(Path(root)))
             if not found:
                 log.info("no validation videos in %s", root)
             records.extend(found)
-    if not records:
+    if records:
+        parts.append(ClipDataset(records, flow_maps, size, flow_cfg, cfg.clip_len, cfg.clip_len))
+    if gaze:
+        parts.append(StillDataset(open_gaze_sets(gaze, "val"), flow_maps, size, cfg.clip_len))
+    if not parts:
         return None
-    return ClipDataset(records, flow_maps, size, flow_cfg, cfg.clip_len, cfg.clip_len)
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
 def _run_validation(

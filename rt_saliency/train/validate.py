@@ -29,7 +29,7 @@ def validate(
         sample = dataset[int(i)]
         frames = sample["frames"][None].to(device)
         flows = sample["flows"][None].to(device)
-        pred = model(frames, flows).float()
+        pred = model(frames, flows, static=bool(sample.get("static", False))).float()
         maps = sample["maps"][None].to(device)
         fix = sample["fix"][None].to(device)
         losses.append(float(saliency_loss_terms(pred, maps, fix)["loss"]))
