@@ -175,3 +175,25 @@ def test_training_mixes_stills_and_clips(gaze_mini: Path, tmp_path: Path) -> Non
     log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().split("\n")
            if x]
     assert all(math.isfinite(r["loss"]) for r in log if "loss" in r)
+
+
+def test_still_evaluation_through_the_pipeline(gaze_mini: Path) -> None:
+    from rt_saliency.gaze_eval import StillEvalOptions, evaluate_stills, streaming_predict
+    from rt_saliency.prior import PriorPredictor
+
+    prior = PriorPredictor()
+    flat = lambda rgb: np.ones(rgb.shape[:2], np.float32)  # noqa: E731 - no information at all
+    report = evaluate_stills(
+        {"prior": streaming_predict(prior, 4), "flat": flat}, [gaze_mini],
+        StillEvalOptions(clip_frames=4, sauc_splits=10),
+    )
+    assert report["images"] == 6  # two test images of each of the three sets
+    rows = {(r["dataset"], r["method"]): r for r in report["rows"]}
+    assert rows[("pooled", "prior")]["images"] == 6 and rows[("osie", "prior")]["images"] == 2
+    # a flat map carries no information: AUC-J 0.5 (ties broken at random) and NSS 0
+    assert rows[("pooled", "flat")]["auc_j"] == pytest.approx(0.5, abs=0.03)
+    assert rows[("pooled", "flat")]["nss"] == pytest.approx(0.0, abs=1e-6)
+    # the centre bias beats no information on real viewing data
+    assert rows[("pooled", "centre bias")]["auc_j"] > 0.7
+    for r in report["rows"]:
+        assert all(r[m] is not None and math.isfinite(r[m]) for m in ("cc", "nss", "kld", "sauc"))
