@@ -197,3 +197,20 @@ def test_still_evaluation_through_the_pipeline(gaze_mini: Path) -> None:
     assert rows[("pooled", "centre bias")]["auc_j"] > 0.7
     for r in report["rows"]:
         assert all(r[m] is not None and math.isfinite(r[m]) for m in ("cc", "nss", "kld", "sauc"))
+
+
+def test_clip_batches_leave_the_running_statistics_to_the_stills() -> None:
+    from rt_saliency.train.loop import _keep_running_stats
+
+    torch.manual_seed(0)
+    model = create_model("tpcmrnet_s3", input_size=(32, 32)).train()
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.flow_pathway.modules())
+    before = bn.running_mean.clone()
+    clip, flows = torch.rand(2, 3, 3, 32, 32), torch.rand(2, 3, 6, 32, 32)
+    _keep_running_stats(model, frozen=True)
+    model(clip, flows)
+    torch.testing.assert_close(bn.running_mean, before)
+    _keep_running_stats(model, frozen=False)
+    model(clip, flows, static=True)
+    assert (bn.running_mean - before).abs().max() > 1e-4

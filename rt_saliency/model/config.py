@@ -54,8 +54,8 @@ class TPCMRNetConfig:
     ae_channels: tuple[int, ...] = (24, 16, 24)
     #: channels of the decoder's conv+sigmoid layers before the final 1-channel conv+sigmoid
     decoder_channels: tuple[int, ...] = (8,)
-    #: batch normalisation after every pathway convolution (folded into the convolutions when
-    #: exported, so it costs nothing at inference); keeps activations far inside FP16's range
+    #: batch normalisation after every frame-pathway convolution (folded into the convolutions
+    #: when exported, so it costs nothing at inference); the flow pathway is never normalised
     norm: bool = True
     #: multiplicative residuals (CMR ``x + x*y``, eq. 1 ``F_f + F_f*F_o``) with ``y`` through a
     #: tanh, so one block can at most double its input instead of growing without bound

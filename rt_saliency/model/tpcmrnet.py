@@ -41,10 +41,12 @@ class TPCMRNet(nn.Module):
         cfg = self.config
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
-        pathway_args = (cfg.stem_channels, cfg.channels, cfg.stage_widths, cfg.stage_blocks,
-                        cfg.norm, cfg.bounded_residuals)
-        self.frame_pathway = Pathway(3, *pathway_args)
-        self.flow_pathway = Pathway(cfg.flow_channels, *pathway_args)
+        pathway_args = (cfg.stem_channels, cfg.channels, cfg.stage_widths, cfg.stage_blocks)
+        # only the frame pathway is normalised: a static scene's flow is zero, with zero
+        # variance, so flow statistics learnt on stills would blow up on motion (and back)
+        self.frame_pathway = Pathway(3, *pathway_args, cfg.norm, cfg.bounded_residuals)
+        self.flow_pathway = Pathway(cfg.flow_channels, *pathway_args, False,
+                                    cfg.bounded_residuals)
         n_blocks = sum(cfg.stage_blocks)
         self.attention = (
             nn.ModuleList(

@@ -45,6 +45,8 @@ class PriorConfig:
     face_interval: int = 3
     #: optional YuNet ONNX file for ``cv2.FaceDetectorYN`` (else the bundled Haar cascade)
     face_model: str | None = None
+    #: (height, width) the face detector looks at (the network input is 224x224)
+    face_size: tuple[int, int] = (160, 160)
     #: number S of flow maps the stream passes (only F^t is used)
     flow_maps: int = 1
 
@@ -77,7 +79,7 @@ class PriorPredictor:
         self._centre = centre_bias(self.config.work_size, self.config.centre_sigma)
         self._faces: FaceDetector | None = None
         if self.config.w_face > 0:
-            self._faces = FaceDetector(self.config.face_model)
+            self._faces = FaceDetector(self.config.face_model, self.config.face_size)
             if not self._faces.available:
                 log.info("prior: %s", self._faces.reason)
         self._frame_count = 0

@@ -44,8 +44,8 @@ RECIPES: dict[str, Recipe] = {
             "about 90 minutes on 2 CPU cores"
         ),
         options={
-            "model": "tpcmrnet", "lr": 3e-4, "epochs": 6, "decay_every": 2, "decay_factor": 0.3,
-            "batch_size": 4, "clip_len": 3, "clip_stride": 6, "workers": 1, "threads": 1, "max_minutes": 90.0,
+            "model": "tpcmrnet", "lr": 3e-4, "epochs": 5, "decay_every": 2, "decay_factor": 0.3,
+            "batch_size": 4, "clip_len": 3, "clip_stride": 6, "workers": 1, "threads": 1, "max_minutes": 85.0,
             "val_every": 250, "val_clips": 200, "checkpoint_every": 100, "log_every": 10,
             "flip": 0.5, "state_burn_in": 30, "seed": 0,
         },
