@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
 
-from rt_saliency.encode.x264 import Packet
+from rt_saliency.encode.base import Packet
 from rt_saliency.errors import ConfigError, EncoderError, InputError
 
 #: container format by file extension; "h264" means raw Annex-B (no container)
