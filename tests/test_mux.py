@@ -169,3 +169,13 @@ def test_a_failed_run_keeps_the_earlier_file(tmp_path) -> None:
         assert len(list(c.decode(video=0))) == 3
     with pytest.raises(ConfigError):
         Muxer(tmp_path / "x.h264", 320, 240, 25, codec="hevc")
+
+
+def test_a_protocol_ffmpeg_lacks_is_one_clear_error() -> None:
+    """PyAV's FFmpeg has no srt:// (nor does it know nosuch://): a ConfigError naming it."""
+    with open_encoder("h264", 320, 240, 25, preset="ultrafast", tune="zerolatency",
+                      vfr=False) as enc:
+        mux = Muxer("nosuch://127.0.0.1:9", 320, 240, 25, format="mpegts")
+        with pytest.raises(ConfigError, match="nosuch://"):
+            mux.mux(enc.encode(_yuv_frames(1)[0]))
+        mux.abort()

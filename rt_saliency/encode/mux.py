@@ -101,6 +101,7 @@ class Muxer:
         if isinstance(target, (str, Path)) and str(target) == "-":
             target = sys.stdout.buffer
         url = is_url(target)
+        self._url = str(target) if url else None
         if isinstance(target, (str, Path)) and not url:
             path = Path(target)
             if not path.parent.is_dir():
@@ -170,6 +171,10 @@ class Muxer:
 
         try:
             self._container.mux(pkt)
+        except av.ProtocolNotFoundError:
+            scheme = self._url.split("://", 1)[0] if self._url else "this"
+            raise ConfigError(f"the FFmpeg PyAV links has no {scheme}:// protocol; use udp:// "
+                              "or tcp:// (mpegts) or rtmp:// (flv)") from None
         except av.FFmpegError as exc:
             raise EncoderError(f"muxing packet {self.packets} failed: {exc}") from exc
 
