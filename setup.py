@@ -8,21 +8,23 @@ from pathlib import Path
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
-X264_HINT = (
-    "building rt_saliency.encode._x264 needs libx264's headers and library (Debian: "
-    "libx264-dev, pkg-config, build-essential); run scripts/setup.sh"
-)
+#: the Debian package each C extension builds against
+DEV_PACKAGES = {"_x264": "libx264-dev", "_x265": "libx265-dev"}
 
 
 class BuildExt(build_ext):
-    """Build the C extensions; fail loudly, with the fix, when libx264-dev is missing."""
+    """Build the C extensions; fail loudly, with the fix, when a -dev package is missing."""
 
     def build_extension(self, ext):  # type: ignore[no-untyped-def]
         try:
             super().build_extension(ext)
         except Exception as exc:  # CompileError / LinkError: say what to install
-            if ext.name.endswith("._x264"):
-                raise SystemExit(f"error: {X264_HINT}\n({exc})") from exc
+            short = ext.name.rsplit(".", 1)[-1]
+            if short in DEV_PACKAGES:
+                raise SystemExit(
+                    f"error: building {ext.name} needs {short[1:]}'s headers and library "
+                    f"(Debian: {DEV_PACKAGES[short]}, pkg-config, build-essential); run "
+                    f"scripts/setup.sh\n({exc})") from exc
             raise
 
 HERE = Path(__file__).parent
@@ -66,7 +68,13 @@ setup(
             sources=["rt_saliency/encode/_x264module.c"],
             libraries=["x264"],
             extra_compile_args=["-O2", "-std=c99", "-Wall"],
-        )
+        ),
+        Extension(
+            "rt_saliency.encode._x265",
+            sources=["rt_saliency/encode/_x265module.c"],
+            libraries=["x265"],
+            extra_compile_args=["-O2", "-std=c99", "-Wall"],
+        ),
     ],
     cmdclass={"build_ext": BuildExt},
     entry_points={"console_scripts": ["rt-saliency=rt_saliency.cli:main"]},

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install everything rt-saliency needs on a fresh Debian machine: system packages (FFmpeg, libx264,
-# a GStreamer RTSP server for the tests), the CPU build of torch, and the package itself.
+# libx265, a GStreamer RTSP server for the tests), the CPU build of torch, and the package itself.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  ffmpeg libx264-dev pkg-config build-essential
+  ffmpeg libx264-dev libx265-dev pkg-config build-essential
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
 )

@@ -1,18 +1,25 @@
 /*
  * rt_saliency.encode._x264: a small CPython extension over libx264's public API.
  *
- * One type, Encoder: I420 planes plus an optional per-macroblock float32 offset grid go in
+ * One type, Encoder: planar YUV (4:2:0, 4:2:2 or 4:4:4; 8-bit samples as uint8, deeper ones as
+ * native uint16) plus an optional per-macroblock float32 offset grid go in
  * (x264_picture_t.prop.quant_offsets), Annex-B access units come out, with SPS/PPS repeated
  * in-band before every keyframe so any muxer (PyAV, ffmpeg reading a pipe) can start from them.
- * Policy (which configurations are allowed) lives in the Python wrapper, x264.py.
+ * Policy (which configurations are allowed, option names) lives in the Python wrapper, x264.py.
+ *
+ * Parameters are built in the order FFmpeg's libx264 wrapper uses: preset/tune, the frame
+ * description (size, colour space, depth, rates, VUI), then x264_param_parse options in the
+ * caller's order, then the profile; so the same option list gives the same encoder.
  *
  * x264 copies the picture and applies quant_offsets inside x264_encoder_encode, so the caller's
  * buffers are only borrowed for the duration of the call; the GIL is released around it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <x264.h>
 
@@ -21,10 +28,29 @@ typedef struct {
     x264_t *enc;
     x264_param_t param; /* as opened (x264_encoder_parameters) */
     int width, height, mb_width, mb_height;
+    int csp, bit_depth, chroma_w, chroma_h;
     int busy;
+    int log_level;
+    char last_error[512];
 } EncoderObject;
 
 static PyObject *X264Error; /* rt_saliency.encode._x264.X264Error, a RuntimeError */
+
+/* x264's log: errors are kept for the exception message, the rest go to stderr by level. */
+static void
+log_callback(void *priv, int level, const char *fmt, va_list args)
+{
+    EncoderObject *self = (EncoderObject *)priv;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, args);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    if (level == X264_LOG_ERROR && self)
+        snprintf(self->last_error, sizeof self->last_error, "%s", line);
+    if (!self || level <= self->log_level)
+        fprintf(stderr, "x264 [%d]: %s\n", level, line);
+}
 
 static int
 set_param(x264_param_t *p, const char *name, const char *value)
@@ -38,39 +64,107 @@ set_param(x264_param_t *p, const char *name, const char *value)
         PyErr_Format(PyExc_ValueError, "x264 option '%s': bad value '%s'", name, value);
         return -1;
     }
+    if (rc < 0) {
+        PyErr_Format(PyExc_MemoryError, "x264 option '%s': out of memory", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+csp_from_name(const char *name, int *csp, int *sub_w, int *sub_h)
+{
+    if (strcmp(name, "i420") == 0) {
+        *csp = X264_CSP_I420;
+        *sub_w = *sub_h = 1;
+    } else if (strcmp(name, "i422") == 0) {
+        *csp = X264_CSP_I422;
+        *sub_w = 1;
+        *sub_h = 0;
+    } else if (strcmp(name, "i444") == 0) {
+        *csp = X264_CSP_I444;
+        *sub_w = *sub_h = 0;
+    } else {
+        PyErr_Format(PyExc_ValueError, "csp must be 'i420', 'i422' or 'i444', got '%s'", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* options: a sequence of (name, value) string pairs, applied in order with x264_param_parse */
+static int
+apply_options(x264_param_t *p, PyObject *options)
+{
+    if (!options || options == Py_None)
+        return 0;
+    PyObject *seq = PySequence_Fast(options, "options must be a sequence of (name, value) pairs");
+    if (!seq)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_SetString(PyExc_TypeError, "options must be (name, value) string pairs");
+            Py_DECREF(seq);
+            return -1;
+        }
+        const char *k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 0));
+        const char *v = k ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 1)) : NULL;
+        if (!k || !v || set_param(p, k, v) < 0) {
+            Py_DECREF(seq);
+            return -1;
+        }
+    }
+    Py_DECREF(seq);
     return 0;
 }
 
 static int
 Encoder_init(EncoderObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"width", "height", "fps_num", "fps_den", "preset", "tune",
-                             "profile", "rc", "crf", "qp", "bitrate", "vbv_maxrate",
-                             "vbv_bufsize", "keyint", "min_keyint", "bframes", "aq_mode",
-                             "aq_strength", "threads", "timebase_num", "timebase_den",
-                             "log_level", "options", NULL};
+    static char *kwlist[] = {"width", "height", "fps_num", "fps_den", "csp", "bit_depth",
+                             "timebase_num", "timebase_den", "vfr", "preset", "tune",
+                             "profile", "options", "fast_first_pass", "full_range",
+                             "colorprim", "transfer", "colmatrix", "chromaloc", "log_level",
+                             "ensure_aq", "sar_num", "sar_den", NULL};
     int width, height, fps_num, fps_den;
-    const char *preset = "medium", *tune = NULL, *profile = NULL, *rc = "crf";
-    double crf = 23.0, aq_strength = 1.0;
-    int qp = 23, bitrate = 0, vbv_maxrate = 0, vbv_bufsize = 0, keyint = 250, min_keyint = 0;
-    int bframes = -1, aq_mode = 1, threads = 0, tb_num = 0, tb_den = 0, log_level = 0;
+    const char *csp_name = "i420", *preset = "medium", *tune = NULL, *profile = NULL;
+    int bit_depth = 8, tb_num = 0, tb_den = 0, vfr = 1, fast_first_pass = 0;
+    int full_range = -1, colorprim = -1, transfer = -1, colmatrix = -1, chromaloc = -1;
+    int log_level = X264_LOG_ERROR, ensure_aq = 1, sar_num = 0, sar_den = 0;
     PyObject *options = NULL;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iiii|szzsdiiiiiiiidiiiiO", kwlist, &width,
-                                     &height, &fps_num, &fps_den, &preset, &tune, &profile, &rc,
-                                     &crf, &qp, &bitrate, &vbv_maxrate, &vbv_bufsize, &keyint,
-                                     &min_keyint, &bframes, &aq_mode, &aq_strength, &threads,
-                                     &tb_num, &tb_den, &log_level, &options))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iiii|$siiipszzOpiiiiiipii", kwlist, &width,
+                                     &height, &fps_num, &fps_den, &csp_name, &bit_depth,
+                                     &tb_num, &tb_den, &vfr, &preset, &tune, &profile,
+                                     &options, &fast_first_pass, &full_range, &colorprim,
+                                     &transfer, &colmatrix, &chromaloc, &log_level,
+                                     &ensure_aq, &sar_num, &sar_den))
         return -1;
     if (self->enc) {
         PyErr_SetString(PyExc_RuntimeError, "Encoder already initialised");
         return -1;
     }
-    if (width < 2 || height < 2 || (width & 1) || (height & 1)) {
-        PyErr_Format(PyExc_ValueError, "I420 needs an even width and height, got %dx%d", width,
-                     height);
+    int csp, sub_w, sub_h;
+    if (csp_from_name(csp_name, &csp, &sub_w, &sub_h) < 0)
+        return -1;
+    if (width < 2 || height < 2 || (width & sub_w) || (height & sub_h)) {
+        PyErr_Format(PyExc_ValueError, "%s needs a size divisible by its chroma subsampling, "
+                     "got %dx%d", csp_name, width, height);
         return -1;
     }
+    if (bit_depth != 8 && bit_depth != 10) {
+        PyErr_Format(PyExc_ValueError, "x264 encodes 8 or 10 bits per sample, not %d",
+                     bit_depth);
+        return -1;
+    }
+#if X264_BIT_DEPTH
+    if (bit_depth != X264_BIT_DEPTH) {
+        PyErr_Format(PyExc_ValueError, "the linked libx264 was built for %d-bit only; %d-bit "
+                     "needs a libx264 built with --bit-depth=all", X264_BIT_DEPTH, bit_depth);
+        return -1;
+    }
+#endif
     if (fps_num <= 0 || fps_den <= 0) {
         PyErr_SetString(PyExc_ValueError, "frame rate must be positive");
         return -1;
@@ -82,83 +176,73 @@ Encoder_init(EncoderObject *self, PyObject *args, PyObject *kwds)
                      tune ? tune : "");
         return -1;
     }
-    p.i_csp = X264_CSP_I420;
+    self->log_level = log_level;
+    self->last_error[0] = '\0';
+    p.pf_log = log_callback;
+    p.p_log_private = self;
+    p.i_log_level = log_level > X264_LOG_ERROR ? log_level : X264_LOG_ERROR;
+    p.i_csp = csp | (bit_depth > 8 ? X264_CSP_HIGH_DEPTH : 0);
+    p.i_bitdepth = bit_depth;
     p.i_width = width;
     p.i_height = height;
     p.i_fps_num = (uint32_t)fps_num;
     p.i_fps_den = (uint32_t)fps_den;
     p.i_timebase_num = (uint32_t)(tb_num > 0 ? tb_num : fps_den);
     p.i_timebase_den = (uint32_t)(tb_den > 0 ? tb_den : fps_num);
-    p.b_vfr_input = 0;
+    p.b_vfr_input = vfr;
+    if (full_range >= 0)
+        p.vui.b_fullrange = full_range;
+    if (colorprim >= 0)
+        p.vui.i_colorprim = colorprim;
+    if (transfer >= 0)
+        p.vui.i_transfer = transfer;
+    if (colmatrix >= 0)
+        p.vui.i_colmatrix = colmatrix;
+    if (chromaloc >= 0)
+        p.vui.i_chroma_loc = chromaloc;
+    if (sar_num > 0 && sar_den > 0) {
+        p.vui.i_sar_width = sar_num;
+        p.vui.i_sar_height = sar_den;
+    }
+
+    if (apply_options(&p, options) < 0)
+        goto fail_param;
+    /* ultrafast and tune=psnr/ssim turn AQ off; the offsets ride on it */
+    if (ensure_aq && p.rc.i_aq_mode == X264_AQ_NONE)
+        p.rc.i_aq_mode = X264_AQ_VARIANCE;
+    if (fast_first_pass && p.rc.b_stat_write && !p.rc.b_stat_read)
+        x264_param_apply_fastfirstpass(&p);
+    if (profile && x264_param_apply_profile(&p, profile) < 0) {
+        PyErr_Format(PyExc_ValueError, "x264 profile '%s' is unknown or does not fit "
+                     "%s %d-bit", profile, csp_name, bit_depth);
+        goto fail_param;
+    }
+    /* the framing every consumer here relies on */
     p.b_annexb = 1;
     p.b_repeat_headers = 1;
-    p.i_log_level = log_level;
-    p.i_threads = threads; /* 0 = auto */
-    p.i_keyint_max = keyint;
-    if (min_keyint > 0)
-        p.i_keyint_min = min_keyint;
-    if (bframes >= 0)
-        p.i_bframe = bframes;
-
-    if (strcmp(rc, "crf") == 0) {
-        p.rc.i_rc_method = X264_RC_CRF;
-        p.rc.f_rf_constant = (float)crf;
-    } else if (strcmp(rc, "abr") == 0) {
-        if (bitrate <= 0) {
-            PyErr_SetString(PyExc_ValueError, "abr needs bitrate > 0 (kbit/s)");
-            return -1;
-        }
-        p.rc.i_rc_method = X264_RC_ABR;
-        p.rc.i_bitrate = bitrate;
-    } else if (strcmp(rc, "cqp") == 0) {
-        p.rc.i_rc_method = X264_RC_CQP;
-        p.rc.i_qp_constant = qp;
-    } else {
-        PyErr_Format(PyExc_ValueError, "rc must be 'crf', 'abr' or 'cqp', got '%s'", rc);
-        return -1;
-    }
-    if (vbv_maxrate > 0)
-        p.rc.i_vbv_max_bitrate = vbv_maxrate;
-    if (vbv_bufsize > 0)
-        p.rc.i_vbv_buffer_size = vbv_bufsize;
-
-    if (options && options != Py_None) {
-        PyObject *key, *value;
-        Py_ssize_t pos = 0;
-        if (!PyDict_Check(options)) {
-            PyErr_SetString(PyExc_TypeError, "options must be a dict of str to str");
-            return -1;
-        }
-        while (PyDict_Next(options, &pos, &key, &value)) {
-            const char *k = PyUnicode_AsUTF8(key), *v = PyUnicode_AsUTF8(value);
-            if (!k || !v)
-                return -1;
-            if (set_param(&p, k, v) < 0)
-                return -1;
-        }
-    }
-    /* After the preset (ultrafast and tune=psnr turn AQ off) and the options: offsets only
-     * work with AQ on. */
-    p.rc.i_aq_mode = aq_mode;
-    p.rc.f_aq_strength = (float)aq_strength;
-
-    if (profile && x264_param_apply_profile(&p, profile) < 0) {
-        PyErr_Format(PyExc_ValueError, "x264 profile '%s' is unknown or does not fit", profile);
-        return -1;
-    }
 
     x264_t *enc = x264_encoder_open(&p);
     if (!enc) {
-        PyErr_SetString(X264Error, "x264_encoder_open failed (see x264's log on stderr)");
-        return -1;
+        PyErr_Format(X264Error, "x264_encoder_open failed: %s",
+                     self->last_error[0] ? self->last_error : "(no message)");
+        goto fail_param;
     }
+    x264_param_cleanup(&p);
     self->enc = enc;
     x264_encoder_parameters(enc, &self->param);
     self->width = width;
     self->height = height;
+    self->csp = csp;
+    self->bit_depth = bit_depth;
+    self->chroma_w = width >> sub_w;
+    self->chroma_h = height >> sub_h;
     self->mb_width = (width + 15) / 16;
     self->mb_height = (height + 15) / 16;
     return 0;
+
+fail_param:
+    x264_param_cleanup(&p);
+    return -1;
 }
 
 static void
@@ -186,15 +270,20 @@ check_open(EncoderObject *self)
 }
 
 static int
-get_plane(PyObject *obj, Py_buffer *view, int w, int h, const char *name)
+get_plane(PyObject *obj, Py_buffer *view, int w, int h, int itemsize, const char *name)
 {
     if (PyObject_GetBuffer(obj, view, PyBUF_STRIDED_RO | PyBUF_FORMAT) < 0)
         return -1;
-    if (view->ndim != 2 || view->itemsize != 1 || view->strides[1] != 1 ||
-        view->shape[0] != h || view->shape[1] != w || view->strides[0] < w ||
-        (view->format && strcmp(view->format, "B") != 0)) {
+    const char *fmt = view->format ? view->format : "B";
+    if (*fmt == '=' || *fmt == '<' || *fmt == '@')
+        fmt++;
+    int fmt_ok = itemsize == 1 ? strcmp(fmt, "B") == 0 : strcmp(fmt, "H") == 0;
+    if (view->ndim != 2 || view->itemsize != itemsize || !fmt_ok ||
+        view->strides[1] != itemsize || view->shape[0] != h || view->shape[1] != w ||
+        view->strides[0] < (Py_ssize_t)w * itemsize) {
         PyErr_Format(PyExc_ValueError,
-                     "plane %s must be a uint8 (%d, %d) array with contiguous rows", name, h, w);
+                     "plane %s must be a %s (%d, %d) array with contiguous rows", name,
+                     itemsize == 1 ? "uint8" : "native uint16", h, w);
         PyBuffer_Release(view);
         return -1;
     }
@@ -214,7 +303,8 @@ packet_tuple(int size, x264_nal_t *nals, x264_picture_t *out)
 
 PyDoc_STRVAR(encode_doc,
 "encode(y, u, v, offsets=None, pts=0, force_keyframe=False) -> tuple | None\n\n"
-"Encode one I420 frame; offsets is a float32 C-contiguous buffer of mb_height*mb_width QP\n"
+"Encode one frame in the encoder's colour space and depth (uint8 planes for 8-bit, native\n"
+"uint16 for 10-bit); offsets is a float32 C-contiguous buffer of mb_height*mb_width QP\n"
 "offsets or None.  Returns the access unit that came out, (data, pts, dts, keyframe, type),\n"
 "or None while x264 is still filling its lookahead.");
 
@@ -233,14 +323,14 @@ Encoder_encode(EncoderObject *self, PyObject *args, PyObject *kwds)
 
     Py_buffer yb, ub, vb, ob;
     int have_offsets = oo != Py_None;
-    int cw = (self->width + 1) / 2, ch = (self->height + 1) / 2;
-    if (get_plane(yo, &yb, self->width, self->height, "y") < 0)
+    int itemsize = self->bit_depth > 8 ? 2 : 1;
+    if (get_plane(yo, &yb, self->width, self->height, itemsize, "y") < 0)
         return NULL;
-    if (get_plane(uo, &ub, cw, ch, "u") < 0) {
+    if (get_plane(uo, &ub, self->chroma_w, self->chroma_h, itemsize, "u") < 0) {
         PyBuffer_Release(&yb);
         return NULL;
     }
-    if (get_plane(vo, &vb, cw, ch, "v") < 0) {
+    if (get_plane(vo, &vb, self->chroma_w, self->chroma_h, itemsize, "v") < 0) {
         PyBuffer_Release(&yb);
         PyBuffer_Release(&ub);
         return NULL;
@@ -264,7 +354,7 @@ Encoder_encode(EncoderObject *self, PyObject *args, PyObject *kwds)
 
     x264_picture_t pic, out;
     x264_picture_init(&pic);
-    pic.img.i_csp = X264_CSP_I420;
+    pic.img.i_csp = self->csp | (itemsize == 2 ? X264_CSP_HIGH_DEPTH : 0);
     pic.img.i_plane = 3;
     pic.img.plane[0] = (uint8_t *)yb.buf;
     pic.img.plane[1] = (uint8_t *)ub.buf;
@@ -293,7 +383,8 @@ Encoder_encode(EncoderObject *self, PyObject *args, PyObject *kwds)
     if (have_offsets)
         PyBuffer_Release(&ob);
     if (size < 0) {
-        PyErr_SetString(X264Error, "x264_encoder_encode failed");
+        PyErr_Format(X264Error, "x264_encoder_encode failed: %s",
+                     self->last_error[0] ? self->last_error : "(no message)");
         return NULL;
     }
     if (size == 0)
@@ -329,7 +420,8 @@ Encoder_flush(EncoderObject *self, PyObject *Py_UNUSED(ignored))
         self->busy = 0;
         if (size < 0) {
             Py_DECREF(list);
-            PyErr_SetString(X264Error, "x264_encoder_encode failed while flushing");
+            PyErr_Format(X264Error, "x264_encoder_encode failed while flushing: %s",
+                         self->last_error[0] ? self->last_error : "(no message)");
             return NULL;
         }
         if (size == 0)
@@ -386,13 +478,31 @@ static PyObject *
 Encoder_params(EncoderObject *self, void *Py_UNUSED(closure))
 {
     const x264_param_t *p = &self->param;
-    return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:d,s:i,s:i,s:i,s:i,s:i}",
-                         "width", p->i_width, "height", p->i_height, "threads", p->i_threads,
-                         "bframes", p->i_bframe, "keyint", p->i_keyint_max, "rc_method",
-                         p->rc.i_rc_method, "aq_mode", p->rc.i_aq_mode, "aq_strength",
-                         (double)p->rc.f_aq_strength, "rc_lookahead", p->rc.i_lookahead,
-                         "mb_tree", p->rc.b_mb_tree, "bitrate", p->rc.i_bitrate,
-                         "repeat_headers", p->b_repeat_headers, "annexb", p->b_annexb);
+    PyObject *d = Py_BuildValue(
+        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:d,s:i,s:i,s:i,s:i,s:i,s:d}", "width", p->i_width,
+        "height", p->i_height, "threads", p->i_threads, "bframes", p->i_bframe, "keyint",
+        p->i_keyint_max, "rc_method", p->rc.i_rc_method, "aq_mode", p->rc.i_aq_mode,
+        "aq_strength", (double)p->rc.f_aq_strength, "rc_lookahead", p->rc.i_lookahead,
+        "mb_tree", p->rc.b_mb_tree, "bitrate", p->rc.i_bitrate, "repeat_headers",
+        p->b_repeat_headers, "annexb", p->b_annexb, "crf", (double)p->rc.f_rf_constant);
+    if (!d)
+        return NULL;
+    PyObject *more = Py_BuildValue(
+        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:i,s:i}", "bit_depth",
+        p->i_bitdepth, "csp", p->i_csp & X264_CSP_MASK, "level", p->i_level_idc,
+        "vbv_maxrate", p->rc.i_vbv_max_bitrate, "vbv_bufsize", p->rc.i_vbv_buffer_size,
+        "full_range", p->vui.b_fullrange, "colorprim", p->vui.i_colorprim, "transfer",
+        p->vui.i_transfer, "colmatrix", p->vui.i_colmatrix, "chromaloc", p->vui.i_chroma_loc,
+        "vfr", p->b_vfr_input, "fps_num", p->i_fps_num, "fps_den", p->i_fps_den,
+        "timebase_num", p->i_timebase_num, "timebase_den", p->i_timebase_den, "stat_write",
+        p->rc.b_stat_write, "stat_read", p->rc.b_stat_read);
+    if (!more || PyDict_Update(d, more) < 0) {
+        Py_XDECREF(more);
+        Py_DECREF(d);
+        return NULL;
+    }
+    Py_DECREF(more);
+    return d;
 }
 
 static PyObject *
@@ -428,6 +538,8 @@ static PyGetSetDef Encoder_getset[] = {
      (void *)offsetof(EncoderObject, mb_width)},
     {"mb_height", (getter)Encoder_get_int, NULL, "macroblock rows",
      (void *)offsetof(EncoderObject, mb_height)},
+    {"bit_depth", (getter)Encoder_get_int, NULL, "bits per sample",
+     (void *)offsetof(EncoderObject, bit_depth)},
     {"closed", (getter)Encoder_closed, NULL, "True once closed", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -438,7 +550,7 @@ static PyTypeObject EncoderType = {
     .tp_basicsize = sizeof(EncoderObject),
     .tp_dealloc = (destructor)Encoder_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "libx264 encoder: I420 frames + per-MB quant offsets in, Annex-B access units out.",
+    .tp_doc = "libx264 encoder: planar YUV + per-MB quant offsets in, Annex-B access units out.",
     .tp_methods = Encoder_methods,
     .tp_getset = Encoder_getset,
     .tp_init = (initproc)Encoder_init,
@@ -471,6 +583,8 @@ PyInit__x264(void)
         return NULL;
     }
     PyModule_AddIntConstant(m, "X264_BUILD", X264_BUILD);
+    /* 0: every depth this build of libx264 knows (8 and 10); otherwise the only one */
+    PyModule_AddIntConstant(m, "X264_BIT_DEPTH", X264_BIT_DEPTH);
     PyModule_AddIntConstant(m, "RC_CQP", X264_RC_CQP);
     PyModule_AddIntConstant(m, "RC_CRF", X264_RC_CRF);
     PyModule_AddIntConstant(m, "RC_ABR", X264_RC_ABR);

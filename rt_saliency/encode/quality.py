@@ -1,4 +1,10 @@
-"""Full-reference quality of decoded frames: PSNR, SSIM and EWPSNR, on 8-bit planes (luma).
+"""Full-reference quality of decoded frames: PSNR, SSIM and EWPSNR on luma planes as coded.
+
+Planes are compared as stored (code values, any depth): no range conversion, no RGB.  A clip's
+PSNR is FFmpeg's ``psnr`` filter's: ``10 log10(peak^2 / mean over frames of the frame MSE)``
+with ``peak = 2^depth - 1`` (:func:`sequence_psnr`, tested against the filter);
+:func:`decoded_luma` reads Y planes of an encoded file without the ``gray`` conversion that
+stretches limited range.
 
 EWPSNR (Li, Qin & Itti, Image and Vision Computing 29(1), 2011): the squared error weighted by
 the Gaussian-blurred fixation density of the frame, ``10 log10(255^2 / EWMSE)`` with
@@ -7,9 +13,14 @@ the Gaussian-blurred fixation density of the frame, ``10 log10(255^2 / EWMSE)`` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
 import numpy as np
 
 from rt_saliency.errors import InputError
+from rt_saliency.yuv import pixel_format, planes_from_av_frame
 
 #: PSNR reported for identical frames (MSE 0), instead of infinity
 PSNR_CAP_DB = 100.0
@@ -85,3 +96,53 @@ def ewpsnr(ref: np.ndarray, test: np.ndarray, weights: np.ndarray, peak: float =
     a, b = _pair(ref, test)
     w = weights_for(weights, a.shape)
     return _db(float(np.sum(w * (a - b) ** 2)), peak)
+
+
+def frame_mse(ref: np.ndarray, test: np.ndarray) -> float:
+    """Mean squared error of two planes of code values (any integer depth)."""
+    a, b = _pair(ref, test)
+    return float(np.mean((a - b) ** 2))
+
+
+def sequence_psnr(refs: Iterable[np.ndarray], tests: Iterable[np.ndarray],
+                  bit_depth: int = 8) -> float:
+    """PSNR of a clip as FFmpeg's ``psnr`` filter reports it: from the mean of the frame MSEs,
+    peak ``2^bit_depth - 1`` (capped at :data:`PSNR_CAP_DB` for identical clips)."""
+    mses = [frame_mse(r, t) for r, t in _zip_equal(refs, tests)]
+    if not mses:
+        raise InputError("no frames to compare")
+    return _db(float(np.mean(mses)), float((1 << bit_depth) - 1))
+
+
+def _zip_equal(a: Iterable[np.ndarray], b: Iterable[np.ndarray]) -> Iterator[tuple]:
+    sentinel = object()
+    ia, ib = iter(a), iter(b)
+    count = 0
+    while True:
+        x, y = next(ia, sentinel), next(ib, sentinel)
+        if x is sentinel and y is sentinel:
+            return
+        if x is sentinel or y is sentinel:
+            raise InputError(f"clips differ in length (one ends after {count} frames)")
+        count += 1
+        yield x, y
+
+
+def decoded_luma(source: str | Path | IO | bytes, format: str | None = None
+                 ) -> Iterator[tuple[np.ndarray, int]]:
+    """``(Y plane, bit depth)`` of every decoded frame of a file, stream or bytes, in display
+    order, as coded (uint8 or uint16 code values; no range conversion)."""
+    import io
+
+    import av
+
+    target = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        container = av.open(str(target) if isinstance(target, Path) else target, format=format)
+    except (av.FFmpegError, OSError) as exc:
+        raise InputError(f"cannot open {source if not isinstance(source, bytes) else 'stream'}: "
+                         f"{exc}") from None
+    with container:
+        for frame in container.decode(video=0):
+            depth = pixel_format(frame.format.name).bit_depth
+            yield np.array(planes_from_av_frame(frame)[0]), depth

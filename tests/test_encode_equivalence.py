@@ -1,0 +1,130 @@
+"""The guard: with flat offsets our encoders equal plain ``ffmpeg -c:v libx264/libx265``.
+
+Same source (a lossless y4m both read), same options, same thread count: PSNR-Y (FFmpeg's
+``psnr`` filter against the source) within 0.05 dB and size within 1 %, and the encoder's own
+options line (the SEI x264/x265 write into the stream) the same, so the comparison is like for
+like.  Real video (OpenCV's vtest.avi) and FFmpeg's testsrc2; CRF and ABR; 8 and 10 bit.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+av = pytest.importorskip("av")
+
+from rt_saliency.encode import encoder_config, open_encoder  # noqa: E402
+from rt_saliency.yuv import ColorInfo, yuv_frame_from_av  # noqa: E402
+
+FRAMES = 24
+THREADS = 2
+#: y4m chroma siting tags -> H.264/HEVC chroma_sample_loc_type, as FFmpeg's y4m reader maps them
+Y4M_CHROMA_LOC = {"C420jpeg": 1, "C420mpeg2": 0, "C420paldv": 2}
+
+
+def _y4m_chroma_location(path: Path) -> int | None:
+    header = path.open("rb").readline().decode("ascii").split()
+    return next((Y4M_CHROMA_LOC[t] for t in header if t in Y4M_CHROMA_LOC), None)
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory, vtest_avi: Path, ffmpeg_bin: str) -> dict[str, Path]:
+    """Lossless y4m clips: vtest.avi 8-bit and 10-bit, testsrc2 8-bit."""
+    out = tmp_path_factory.mktemp("equivalence")
+    made = {}
+    for name, inputs, pix in (
+        ("vtest8", ["-i", str(vtest_avi)], "yuv420p"),
+        ("vtest10", ["-i", str(vtest_avi)], "yuv420p10le"),
+        ("testsrc2", ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"], "yuv420p"),
+    ):
+        path = out / f"{name}.y4m"
+        subprocess.run([ffmpeg_bin, "-hide_banner", "-loglevel", "error", *inputs, "-frames:v",
+                        str(FRAMES), "-pix_fmt", pix, "-strict", "-1", str(path)], check=True,
+                       timeout=120)
+        made[name] = path
+    return made
+
+
+def _ours(src: Path, codec: str, settings: dict, out: Path) -> Path:
+    with av.open(str(src)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate
+        sar = stream.sample_aspect_ratio
+        frames = [yuv_frame_from_av(f) for f in container.decode(stream)]
+    first = frames[0]
+    color = ColorInfo(range=first.color.range, chroma_location=_y4m_chroma_location(src))
+    config = encoder_config(codec, threads=THREADS, **settings)
+    with open_encoder(codec, first.width, first.height, rate, config, pixel_format=first.format,
+                      color=color, time_base=first.time_base,
+                      sample_aspect_ratio=sar) as enc, out.open("wb") as fh:
+        for frame in frames:
+            for packet in enc.encode(frame):
+                fh.write(packet.data)
+        for packet in enc.flush():
+            fh.write(packet.data)
+    return out
+
+
+def _ffmpeg(ffmpeg_bin: str, src: Path, codec: str, args: list[str], out: Path) -> Path:
+    lib, fmt = {"h264": ("libx264", "h264"), "hevc": ("libx265", "hevc")}[codec]
+    subprocess.run([ffmpeg_bin, "-hide_banner", "-loglevel", "error", "-y", "-i", str(src),
+                    "-c:v", lib, "-threads", str(THREADS), *args, "-f", fmt, str(out)],
+                   check=True, timeout=300, capture_output=True)
+    return out
+
+
+def ffmpeg_psnr_y(ffmpeg_bin: str, decoded: Path, src: Path) -> float:
+    """FFmpeg's psnr filter, Y of the whole clip; frames paired by index (raw streams carry no
+    timestamps)."""
+    proc = subprocess.run(
+        [ffmpeg_bin, "-hide_banner", "-nostats", "-i", str(decoded), "-i", str(src), "-lavfi",
+         "[0:v]settb=AVTB,setpts=N[a];[1:v]settb=AVTB,setpts=N[b];[a][b]psnr", "-f", "null", "-"],
+        capture_output=True, text=True, timeout=300, check=True)
+    match = re.search(r"PSNR y:([0-9.]+|inf)", proc.stderr)
+    assert match, proc.stderr[-800:]
+    return float(match.group(1))
+
+
+def _options_line(path: Path, codec: str) -> list[str]:
+    """The options the encoder wrote into its SEI (x264 and x265 both do), minus x265's
+    log-level (a console setting: we keep x265 quiet, ffmpeg leaves it at info)."""
+    data = path.read_bytes()
+    match = re.search(rb"options: ([ -~]+)", data)
+    assert match, f"no {codec} options SEI in {path.name}"
+    return [o for o in match.group(1).decode().split() if not o.startswith("log-level=")]
+
+
+CASES = [
+    # (source, codec, our settings, ffmpeg args)
+    ("vtest8", "h264", {"crf": 23}, ["-preset", "medium", "-crf", "23"]),
+    ("vtest8", "h264", {"bitrate": 1000, "crf": None}, ["-preset", "medium", "-b:v", "1000k"]),
+    ("testsrc2", "h264", {"crf": 23}, ["-preset", "medium", "-crf", "23"]),
+    ("vtest10", "h264", {"crf": 23}, ["-preset", "medium", "-crf", "23"]),
+    ("vtest10", "h264", {"bitrate": 1000, "crf": None}, ["-preset", "medium", "-b:v", "1000k"]),
+    ("vtest8", "hevc", {"crf": 28, "preset": "fast"}, ["-preset", "fast", "-crf", "28"]),
+    ("vtest8", "hevc", {"bitrate": 1000, "crf": None, "preset": "fast"},
+     ["-preset", "fast", "-b:v", "1000k"]),
+    ("vtest10", "hevc", {"crf": 28, "preset": "fast"}, ["-preset", "fast", "-crf", "28"]),
+]
+
+
+@pytest.mark.parametrize("source,codec,settings,args", CASES,
+                         ids=[f"{c[0]}-{c[1]}-{'abr' if 'bitrate' in c[2] else 'crf'}"
+                              for c in CASES])
+def test_flat_encode_equals_plain_ffmpeg(tmp_path, sources, ffmpeg_bin, source, codec, settings,
+                                         args) -> None:
+    src = sources[source]
+    ext = "h264" if codec == "h264" else "hevc"
+    ours = _ours(src, codec, settings, tmp_path / f"ours.{ext}")
+    ref = _ffmpeg(ffmpeg_bin, src, codec, args, tmp_path / f"ffmpeg.{ext}")
+    assert _options_line(ours, codec) == _options_line(ref, codec)
+    size_ours, size_ref = ours.stat().st_size, ref.stat().st_size
+    psnr_ours = ffmpeg_psnr_y(ffmpeg_bin, ours, src)
+    psnr_ref = ffmpeg_psnr_y(ffmpeg_bin, ref, src)
+    print(f"{source} {codec} {settings}: ours {psnr_ours:.3f} dB {size_ours} B, ffmpeg "
+          f"{psnr_ref:.3f} dB {size_ref} B, identical={ours.read_bytes() == ref.read_bytes()}")
+    assert abs(psnr_ours - psnr_ref) <= 0.05
+    assert abs(size_ours / size_ref - 1) <= 0.01
