@@ -10,6 +10,8 @@ from rt_saliency.runtime.base import Runner
 from rt_saliency.spec import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_INPUTS, HEAD_OUTPUTS
 
 State = tuple[np.ndarray, np.ndarray]
+#: head outputs fed back as the next window's inputs
+_CARRY = {"h1": "h0", "c1": "c0"}
 
 
 def upsample_map(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -75,9 +77,13 @@ class NetworkPredictor:
         self.name = name or f"tpcmrnet/{encoder.backend}"
         self._h_shape = head.input_specs["h0"].shape
         self._c_shape = head.input_specs["c0"].shape
+        self._device_state = callable(getattr(head, "infer_state", None))
 
-    def initial_state(self) -> State:
-        """Zero forward ConvLSTM state (h, c)."""
+    def initial_state(self) -> State | None:
+        """Zero forward ConvLSTM state (h, c); ``None`` (zeros on the device) for a head runner
+        that keeps the state on its device (``infer_state``, the TensorRT runner)."""
+        if self._device_state:
+            return None
         return np.zeros(self._h_shape, np.float32), np.zeros(self._c_shape, np.float32)
 
     def encode(self, frame: np.ndarray, flows: np.ndarray) -> np.ndarray:
@@ -104,7 +110,12 @@ class NetworkPredictor:
         if n < self.window:
             pad = np.repeat(window[-1:], self.window - n, axis=0)
             window = np.concatenate([window, pad], axis=0)
-        h, c = self.initial_state() if state is None else state
+        if self._device_state:  # the state stays on the device: no host round trip per frame
+            out, carried = self.head_runner.infer_state(  # type: ignore[attr-defined]
+                {"features": window[None]}, state, _CARRY)
+            return upsample_map(out["saliency"][0, 0], self.input_size), carried
+        h, c = (np.zeros(self._h_shape, np.float32), np.zeros(self._c_shape, np.float32)) \
+            if state is None else state
         out = self.head_runner.infer({"features": window[None], "h0": h, "c0": c})
         return upsample_map(out["saliency"][0, 0], self.input_size), (out["h1"], out["c1"])
 
