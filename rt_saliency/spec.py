@@ -20,8 +20,12 @@ DEFAULT_LOOKAHEAD: int = 2
 #: frames per training clip (paper, 3.2: five frames of one video per batch)
 TRAIN_CLIP_FRAMES: int = 5
 
+#: (height, width) of the head graph's ``saliency`` output: the decoder's map before the bicubic
+#: up-sampling; the predictor resizes it (cv2.INTER_CUBIC, clamped to [0, 1]) to INPUT_SIZE
+HEAD_MAP_SIZE: tuple[int, int] = FEATURE_SIZE
+
 # ONNX / runner tensor names.  Encoder: frame, flows -> features.
-# Head: features, h0, c0 -> saliency, h1, c1.
+# Head: features, h0, c0 -> saliency (B, 1, *HEAD_MAP_SIZE), h1, c1.
 ENCODER_INPUTS: tuple[str, ...] = ("frame", "flows")
 ENCODER_OUTPUTS: tuple[str, ...] = ("features",)
 HEAD_INPUTS: tuple[str, ...] = ("features", "h0", "c0")

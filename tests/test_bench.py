@@ -68,12 +68,15 @@ def test_peak_memory_sees_a_large_allocation() -> None:
 def test_floor_measures_torch_and_onnxruntime() -> None:
     floor = measure_floor(threads=1, warmup=1, iters=3, shapes=TINY_SHAPES, gemm_n=64)
     backends = {r["backend"] for r in floor["rows"]}
-    assert backends == {"torch", "onnxruntime"}
+    assert backends == {"torch", "onnxruntime", "onnxruntime-int8"}
     assert any(r["shape"] == "gemm_64" for r in floor["rows"])
     for row in floor["rows"]:
         assert row["gmac_per_s"] > 0 and row["n"] >= 1
-    best = max(r["gmac_per_s"] for r in floor["rows"] if not r["shape"].startswith("gemm"))
+    best = max(r["gmac_per_s"] for r in floor["rows"]
+               if not r["shape"].startswith("gemm") and r["backend"] != "onnxruntime-int8")
     assert floor["floor_conv_macs_per_s"] == pytest.approx(best * 1e9)
+    best_int8 = max(r["gmac_per_s"] for r in floor["rows"] if r["backend"] == "onnxruntime-int8")
+    assert floor["floor_conv_int8_macs_per_s"] == pytest.approx(best_int8 * 1e9)
     # 1 GMAC at 1 GMAC/s takes 1 s: a model taking 3 s is 3x the floor
     assert floor_ratio(3.0, 10**9, 1e9) == pytest.approx(3.0)
 

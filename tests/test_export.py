@@ -57,6 +57,31 @@ def test_files_names_and_static_shapes(exported) -> None:
     assert head_dims["h0"] == [1, 32, 28, 28]
 
 
+def test_head_graph_computes_frame_t_only(exported) -> None:
+    """The head graph's map is frame t's at feature size: no Resize, one forward ConvLSTM step,
+    and up-sampled by the predictor it equals the full head's frame-0 map (the pre-change
+    graph) to 1e-5."""
+    from rt_saliency.runtime.network import upsample_map
+
+    model, result = exported
+    ops = [node.op_type for node in onnx.load(str(result.head_path)).graph.node]
+    assert "Resize" not in ops
+    inputs = random_inputs(result.head_specs, seed=5)
+    with OnnxRunner(result.head_path, threads=2) as runner:
+        out = runner.infer(inputs)
+    assert out["saliency"].shape == (1, 1, 28, 28)
+    with torch.no_grad():
+        maps, (h1, c1) = model.head(torch.from_numpy(inputs["features"]),
+                                    (torch.from_numpy(inputs["h0"]), torch.from_numpy(inputs["c0"])))
+    assert np.abs(upsample_map(out["saliency"][0, 0], (224, 224)) - maps[0, 0, 0].numpy()).max() <= 1e-5
+    assert np.abs(out["h1"] - h1.numpy()).max() <= 1e-5
+    assert np.abs(out["c1"] - c1.numpy()).max() <= 1e-5
+    # 2 directions x 3 frames would be 6 gate convolutions; frame t only needs 1 + 3
+    cells = sum(1 for node in onnx.load(str(result.head_path)).graph.node
+                if node.op_type == "Conv" and node.input[1].endswith("gates.weight"))
+    assert cells == 4
+
+
 def test_no_loop_ops_convlstm_unrolled(exported) -> None:
     _, result = exported
     for path in (result.encoder_path, result.head_path):

@@ -232,3 +232,30 @@ def test_info_json(capsys) -> None:
 
     assert main(["info", "--model", "nope"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["tpcmrnet", "tpcmrnet_unilstm"])
+@pytest.mark.parametrize("window", [1, 3])
+def test_head_first_equals_frame_zero_of_head(name: str, window: int) -> None:
+    """The streaming head computes frame t only and still gives head()'s first map and state."""
+    from rt_saliency.runtime.network import upsample_map
+
+    torch.manual_seed(1)
+    net = create_model(name).eval()
+    feats = _features(net, 2, window, seed=3)
+    g = torch.Generator().manual_seed(4)
+    state = tuple(0.5 * torch.randn(2, LSTM_CHANNELS, *FEATURE_SIZE, generator=g) for _ in range(2))
+    with torch.no_grad():
+        maps, (h1, c1) = net.head(feats, state)
+        first, (g1, d1) = net.head_first(feats, state)
+        low, _ = net.head_first(feats, state, upsample=False)
+        fresh, _ = net.head_first(feats, None, upsample=False)
+    assert first.shape == (2, 1, H, W) and low.shape == (2, 1, *FEATURE_SIZE)
+    assert (first - maps[:, 0]).abs().max() <= 1e-5
+    assert torch.equal(g1, h1) and torch.equal(d1, c1)
+    for b in range(2):  # the predictor's cv2 up-sampling of the low-res map is the model's bicubic
+        up = upsample_map(low[b, 0].numpy(), (H, W))
+        assert abs(up - maps[b, 0, 0].numpy()).max() <= 1e-5
+    assert (fresh - low).abs().max() > 1e-6  # the carried state reaches the map
+    with pytest.raises(InputError):
+        net.head_first(torch.zeros(1, 2, 16, *FEATURE_SIZE))

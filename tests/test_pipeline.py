@@ -104,6 +104,15 @@ def test_every_frame_yields_one_record_in_order_with_source_grid(tmp_path: Path,
     assert snap["compute_latency"]["count"] == 41
     for stage in ("source", "resize", "flow", "encode", "head", "qp", "sink"):
         assert snap["stages"][stage]["count"] == 41, stage
+    # unpaced file: the headline is the frame's own stage time; the backlog is queueing, apart
+    service, queue = snap["service_latency"], snap["queueing"]
+    assert service["measured_as"].startswith("unpaced") and service["count"] == 41
+    stage_total = sum(snap["stages"][st]["total_s"]
+                      for st in ("resize", "flow", "encode", "head", "qp", "sink"))
+    assert snap["service_time"]["total_s"] == pytest.approx(stage_total, rel=1e-3, abs=1e-4)
+    assert service["max_ms"] <= snap["compute_latency"]["max_ms"] + 1e-6
+    assert queue["count"] == 41 and queue["p50_ms"] >= 0
+    assert "service latency p50" in pipe.stats.table()
 
 
 def test_windows_flows_and_state_follow_the_contract() -> None:
@@ -175,6 +184,10 @@ def test_live_overload_drops_oldest_counts_and_records_every_drop() -> None:
     assert snap["queues"]["resize"]["drops"] == len(dropped)
     assert snap["maps_out"] + snap["dropped"] == 120
     assert len(predictor.encoded) == 120 - len(dropped)
+    # paced: the headline is what the real-time source sees, end to end
+    assert snap["service_latency"]["measured_as"].startswith("paced")
+    assert snap["service_latency"]["p99_ms"] == snap["compute_latency"]["p99_ms"]
+    assert snap["service_latency"]["p50_ms"] >= 15.0  # the head alone sleeps 15 ms a frame
 
 
 def test_files_never_drop_even_when_slow(tmp_path: Path, ffmpeg_bin: str) -> None:

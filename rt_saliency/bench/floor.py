@@ -71,11 +71,22 @@ def _torch_gemm(n: int, threads: int, warmup: int, iters: int) -> dict[str, Any]
 
 
 def _ort_conv(shape: ConvShape, threads: int, warmup: int, iters: int) -> dict[str, Any]:
-    import onnx
     import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
+    model = _conv_chain(shape, rng)
+    sess = ort.InferenceSession(model.SerializeToString(), _ort_options(threads),
+                                providers=["CPUExecutionProvider"])
+    x = rng.standard_normal([1, shape.channels, shape.size, shape.size]).astype(np.float32)
+    samples = time_calls(lambda: sess.run(None, {"x": x}), warmup=warmup, iters=iters,
+                         max_seconds=3.0)
+    return _row("onnxruntime", shape.name, shape.macs, samples, threads)
+
+
+def _conv_chain(shape: ConvShape, rng: np.random.Generator) -> Any:
+    """An ONNX model of ``shape.depth`` chained convolutions (float32, random weights)."""
+    from onnx import TensorProto, helper, numpy_helper
+
     nodes, inits = [], []
     prev = "x"
     for i in range(shape.depth):
@@ -94,17 +105,53 @@ def _ort_conv(shape: ConvShape, threads: int, warmup: int, iters: int) -> dict[s
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, dims)],
         initializer=inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _ort_int8_conv(shape: ConvShape, threads: int, warmup: int, iters: int) -> dict[str, Any]:
+    """The same convolutions quantized as the INT8 encoder is (QDQ, per-channel, U8/S8): the
+    floor an INT8 graph is judged against (VNNI's integer rate, not the float one)."""
+    import tempfile
+    from pathlib import Path
+
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    rng = np.random.default_rng(0)
+    dims = [1, shape.channels, shape.size, shape.size]
+    batches = [{"x": rng.standard_normal(dims).astype(np.float32)} for _ in range(2)]
+
+    class Reader:
+        def __init__(self) -> None:
+            self.items = iter(batches)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.items, None)
+
+    with tempfile.TemporaryDirectory(prefix="rt-saliency-floor-") as tmp:
+        fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        onnx.save(_conv_chain(shape, rng), str(fp32))
+        quantize_static(str(fp32), str(int8), Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+        sess = ort.InferenceSession(str(int8), _ort_options(threads),
+                                    providers=["CPUExecutionProvider"])
+    x = batches[0]["x"]
+    samples = time_calls(lambda: sess.run(None, {"x": x}), warmup=warmup, iters=iters,
+                         max_seconds=3.0)
+    return _row("onnxruntime-int8", shape.name, shape.macs, samples, threads)
+
+
+def _ort_options(threads: int) -> Any:
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts,
-                                providers=["CPUExecutionProvider"])
-    x = rng.standard_normal(dims).astype(np.float32)
-    del onnx  # imported only to fail early when onnx is missing
-    samples = time_calls(lambda: sess.run(None, {"x": x}), warmup=warmup, iters=iters,
-                         max_seconds=3.0)
-    return _row("onnxruntime", shape.name, shape.macs, samples, threads)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return opts
 
 
 def _row(backend: str, name: str, macs: int, samples: list[float], threads: int) -> dict[str, Any]:
@@ -132,11 +179,14 @@ def measure_floor(
     shapes: tuple[ConvShape, ...] = CONV_SHAPES,
     gemm_n: int = GEMM_N,
     onnxruntime: bool = True,
+    int8: bool = True,
 ) -> dict[str, Any]:
     """Measure dense conv (and GEMM) MAC rates; returns rows and the floor rates in MAC/s.
 
-    ``floor_conv_macs_per_s`` is the best conv rate (fastest call) over backends and shapes: the
-    rate model times are compared with.  GEMM is reported beside it but not used (the model is convs).
+    ``floor_conv_macs_per_s`` is the best float conv rate (fastest call) over backends and
+    shapes: the rate FP32 model times are compared with.  ``floor_conv_int8_macs_per_s`` (with
+    ``int8``) is the best rate of the same convolutions quantized like the INT8 encoder: the rate
+    INT8 graphs are compared with.  GEMM is reported beside them but not used (the model is convs).
     """
     rows: list[dict[str, Any]] = []
     for shape in shapes:
@@ -151,7 +201,11 @@ def measure_floor(
         except ImportError as exc:
             ort_error = f"onnxruntime unavailable: {exc}"
             log.warning("floor: %s", ort_error)
-    conv = [r for r in rows if not r["shape"].startswith("gemm")]
+    if onnxruntime and int8 and ort_error is None:
+        for shape in shapes:
+            rows.append(_ort_int8_conv(shape, threads, warmup, iters))
+    int8_rows = [r for r in rows if r["backend"] == "onnxruntime-int8"]
+    conv = [r for r in rows if not r["shape"].startswith("gemm") and r not in int8_rows]
     per_backend = {}
     for backend in sorted({r["backend"] for r in conv}):
         per_backend[backend] = max(r["gmac_per_s"] for r in conv if r["backend"] == backend) * 1e9
@@ -160,6 +214,8 @@ def measure_floor(
         "rows": rows,
         "floor_conv_macs_per_s": max(per_backend.values()),
         "floor_conv_macs_per_s_by_backend": per_backend,
+        "floor_conv_int8_macs_per_s": (max(r["gmac_per_s"] for r in int8_rows) * 1e9
+                                       if int8_rows else None),
         "onnxruntime_error": ort_error,
         "shapes": [asdict(s) | {"macs": s.macs} for s in shapes],
     }

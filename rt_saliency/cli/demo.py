@@ -39,7 +39,9 @@ def _run(args: argparse.Namespace) -> int:
     stream, enc = report["stream"], report["encodes"]
     print(f"rt-saliency demo: {stream['maps_out']} frames through backend "
           f"'{stream['backend']}' at {stream['fps']:.1f} fps "
-          f"(compute latency p50 {stream['compute_latency'].get('p50_ms', float('nan')):.1f} ms, "
+          f"(service latency p50 {stream['service_latency'].get('p50_ms', float('nan')):.1f} ms, "
+          f"p99 {stream['service_latency'].get('p99_ms', float('nan')):.1f} ms; queueing apart "
+          f"p50 {stream['queueing'].get('p50_ms', float('nan')):.1f} ms; "
           f"algorithmic delay {stream['algorithmic_delay']['frames']} frames)")
     for name in ("plain", "saliency"):
         e = enc[name]

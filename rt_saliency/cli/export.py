@@ -24,6 +24,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lookahead", type=int, default=DEFAULT_LOOKAHEAD, help="head lookahead L (window L+1)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                        help="int8: also write encoder.int8.onnx, ONNX Runtime static quantization "
+                        "(QDQ, per-channel, U8 activations / S8 weights) calibrated on real frames "
+                        "(--calibration-video / --calibration-images); the head stays FP32")
+    parser.add_argument("--calibration-video", action="append", default=[], metavar="FILE",
+                        help="video whose frames (with their real flows) calibrate INT8 (repeatable)")
+    parser.add_argument("--calibration-images", default=None, metavar="DIR",
+                        help="gaze-images folder (<set>/images/*.jpg): stills that calibrate INT8, "
+                        "never the images of a set's test.txt")
+    parser.add_argument("--calibration-frames", type=int, default=48,
+                        help="video frames per video for INT8 calibration (default 48)")
+    parser.add_argument("--calibration-stills", type=int, default=16,
+                        help="still images per data set for INT8 calibration (default 16)")
     parser.add_argument("--check", action="store_true",
                         help="compare ONNX Runtime with torch on random inputs and print the diffs")
     parser.add_argument("--repeat", type=int, default=0,
@@ -51,8 +64,26 @@ def run(args: argparse.Namespace) -> int:
         torch.manual_seed(args.seed)
         overrides = {} if args.flow_maps is None else {"flow_maps": args.flow_maps}
         model = create_model(args.model, **overrides).eval()
+    if args.precision == "int8" and not (args.calibration_video or args.calibration_images):
+        raise ConfigError("--precision int8 needs calibration pictures: --calibration-video FILE "
+                          "and/or --calibration-images DIR")
+    if args.calibration_frames < 1 or args.calibration_stills < 0:
+        raise ConfigError("--calibration-frames must be >= 1 and --calibration-stills >= 0")
     result = export_onnx(model, args.output, lookahead=args.lookahead, opset=args.opset)
     print(f"wrote {result.encoder_path} and {result.head_path} (model {result.model_hash[:12]})")
+    if args.precision == "int8":
+        from rt_saliency.deploy.quantize import export_int8_encoder
+
+        int8 = export_int8_encoder(result, videos=args.calibration_video,
+                                   images=args.calibration_images,
+                                   frames_per_video=args.calibration_frames,
+                                   stills_per_set=args.calibration_stills)
+        print(f"wrote {int8.path} (INT8, calibrated on {int8.calibration})")
+        if args.check and args.calibration_video:
+            from rt_saliency.deploy.check import int8_report
+
+            print(json.dumps(int8_report(result, int8.path, args.calibration_video[0],
+                                         threads=args.threads), indent=2))
     if args.check:
         from rt_saliency.deploy.check import check_export
 

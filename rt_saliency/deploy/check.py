@@ -7,16 +7,23 @@ backends measured in the same run (the ratio), not numbers from different runs.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch import nn
 
+from rt_saliency.deploy.calibration import video_frame_count, video_samples
 from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, graph_outputs, random_inputs
 from rt_saliency.deploy.onnx_export import ExportResult
+from rt_saliency.metrics import cc
 from rt_saliency.runtime.base import Runner, compare_outputs
+from rt_saliency.runtime.network import upsample_map
 from rt_saliency.runtime.onnx_runner import OnnxRunner
 from rt_saliency.runtime.torch_runner import TorchRunner
+from rt_saliency.spec import INPUT_SIZE
 
 
 def _pairs(model: nn.Module, result: ExportResult, threads: int | None) -> dict[str, tuple[Runner, Runner]]:
@@ -84,3 +91,68 @@ def check_export(
         report["repeat"] = repeat
     report["max_abs"] = max(d["max_abs"] for g in report["parity"].values() for d in g.values())
     return report
+
+
+@dataclass(frozen=True)
+class PrecisionParity:
+    """How far a reduced-precision encoder's stream is from the FP32 one on the same frames."""
+
+    frames: int
+    features_max_abs: float
+    features_scale: float
+    maps_max_abs: float
+    maps_cc_mean: float
+    maps_cc_min: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def check_precision(
+    reference: Runner, candidate: Runner, head: Runner, samples: Sequence[dict[str, np.ndarray]]
+) -> PrecisionParity:
+    """Stream ``samples`` (consecutive encoder inputs) through each encoder and the same head,
+    as the daemon does (windows of L+1 sliding by one, state carried, map up-sampled), and
+    compare features and maps of ``candidate`` against ``reference``."""
+    if not samples:
+        raise ValueError("check_precision needs at least one sample")
+    window = head.input_specs["features"].shape[1]
+
+    def stream(encoder: Runner) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        feats = [encoder.infer(s)["features"][0] for s in samples]
+        h = np.zeros(head.input_specs["h0"].shape, np.float32)
+        c = np.zeros(head.input_specs["c0"].shape, np.float32)
+        maps = []
+        for t in range(len(feats)):
+            win = feats[t:t + window]
+            win = win + [win[-1]] * (window - len(win))
+            out = head.infer({"features": np.stack(win)[None], "h0": h, "c0": c})
+            h, c = out["h1"], out["c1"]
+            maps.append(upsample_map(out["saliency"][0, 0], INPUT_SIZE))
+        return feats, maps
+
+    ref_feats, ref_maps = stream(reference)
+    got_feats, got_maps = stream(candidate)
+    ccs = [cc(a, b) for a, b in zip(got_maps, ref_maps)]
+    return PrecisionParity(
+        frames=len(samples),
+        features_max_abs=max(float(np.abs(a - b).max()) for a, b in zip(got_feats, ref_feats)),
+        features_scale=max(float(np.abs(b).max()) for b in ref_feats),
+        maps_max_abs=max(float(np.abs(a - b).max()) for a, b in zip(got_maps, ref_maps)),
+        maps_cc_mean=float(np.mean(ccs)),
+        maps_cc_min=float(np.min(ccs)),
+    )
+
+
+def int8_report(result: ExportResult, int8_path: str | Path, video: str | Path, *,
+                frames: int = 16, threads: int | None = 1) -> dict[str, Any]:
+    """FP32 vs INT8 encoder on ``frames`` consecutive frames from the middle of ``video``
+    (streamed through the FP32 head): what ``export --precision int8 --check`` prints."""
+    flow_maps = result.encoder_specs["flows"].shape[1] // 2
+    start = max(video_frame_count(video) // 2 - frames // 2, 0)
+    samples = video_samples(video, flow_maps, frames, start=start)
+    with OnnxRunner(result.encoder_path, threads=threads) as fp32, \
+            OnnxRunner(int8_path, threads=threads) as int8, \
+            OnnxRunner(result.head_path, threads=threads) as head:
+        parity = check_precision(fp32, int8, head, samples)
+    return {"int8_vs_fp32": parity.to_dict(), "video": str(video), "start_frame": start}

@@ -7,10 +7,15 @@ compute capability, precision, I/O shapes and the SHA-256 of the ONNX it came fr
 running TensorRT/GPU and refuses a mismatch with :class:`EngineMismatchError` that says how to
 rebuild.
 
-Precision: FP32 builds the ONNX as is.  FP16 on TensorRT 10 sets ``BuilderFlag.FP16`` (weak
-typing); TensorRT 11 removed that flag (networks are strongly typed), so the ONNX is converted to
-FP16 first (:mod:`rt_saliency.deploy.fp16`) and built as is.  A timing cache file is read before
-and written after each build, so rebuilding on the same machine is fast.
+Precision (:func:`build_plan`): FP32 builds the ONNX as is, as a strongly typed network
+(``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` on TensorRT 10; TensorRT 11 networks are always
+strongly typed and the flag is deprecated there, so it is not set).  FP16 has two paths:
+``"flag"`` -- a weakly typed network with ``BuilderFlag.FP16`` (TensorRT 10 only: the flag is
+deprecated since 10.12 and removed in 11) -- and ``"onnx"`` -- the ONNX converted to FP16 first
+(:mod:`rt_saliency.deploy.fp16`) and built strongly typed (TensorRT 11's way, also valid on 10).
+``fp16_via="auto"`` takes ``"flag"`` on 10 and ``"onnx"`` on 11.  A timing cache file is read
+before and written after each build; a cache TensorRT refuses (another version or GPU) is
+replaced by a fresh one, said in a warning and in the sidecar, never silently ignored.
 """
 
 from __future__ import annotations
@@ -147,9 +152,44 @@ class BuildResult:
     seconds: float
 
 
-def _parse_onnx(trt: Any, builder: Any, logger: Any, onnx_path: Path, strongly_typed: bool) -> Any:
+FP16_PATHS = ("auto", "flag", "onnx")
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """How one engine is built on a TensorRT major version (a pure decision, tested on CPU)."""
+
+    #: the network is strongly typed (its tensors' types come from the ONNX)
+    strongly_typed: bool
+    #: set ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` (TensorRT 10; implicit in 11)
+    strongly_typed_flag: bool
+    #: set ``BuilderFlag.FP16`` on a weakly typed network (TensorRT 10 only)
+    builder_fp16: bool
+    #: convert the ONNX to FP16 before parsing it
+    convert_onnx_fp16: bool
+
+
+def build_plan(major: int, precision: str, fp16_via: str = "auto") -> BuildPlan:
+    """The build settings for ``precision`` on TensorRT ``major`` (see the module docstring)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if fp16_via not in FP16_PATHS:
+        raise ConfigError(f"fp16_via must be one of {FP16_PATHS}, got {fp16_via!r}")
+    if major < 10:
+        raise ConfigError(f"TensorRT {major}.x is not supported (10 or newer)")
+    via = fp16_via if fp16_via != "auto" else ("flag" if major < 11 else "onnx")
+    if precision == "fp16" and via == "flag":
+        if major >= 11:
+            raise ConfigError("BuilderFlag.FP16 was removed in TensorRT 11: use fp16_via='onnx'")
+        return BuildPlan(strongly_typed=False, strongly_typed_flag=False, builder_fp16=True,
+                         convert_onnx_fp16=False)
+    return BuildPlan(strongly_typed=True, strongly_typed_flag=major < 11, builder_fp16=False,
+                     convert_onnx_fp16=precision == "fp16")
+
+
+def _parse_onnx(trt: Any, builder: Any, logger: Any, onnx_path: Path, plan: BuildPlan) -> Any:
     flags = 0
-    if strongly_typed and trt_major(trt.__version__) < 11:
+    if plan.strongly_typed_flag:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
@@ -157,6 +197,24 @@ def _parse_onnx(trt: Any, builder: Any, logger: Any, onnx_path: Path, strongly_t
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
     return network, parser
+
+
+def _use_timing_cache(config: Any, path: Path | None) -> str:
+    """Give the builder the timing cache at ``path``; return what happened ("fresh", "reused",
+    "replaced").  TensorRT refuses a cache from another version or GPU (``set_timing_cache``
+    returns False); that cache is replaced by a fresh one, with a warning."""
+    data = path.read_bytes() if path is not None and path.is_file() else b""
+    cache = config.create_timing_cache(data)
+    if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
+        return "reused" if data else "fresh"
+    if not data:
+        raise RuntimeError("TensorRT refused an empty timing cache")
+    log.warning("timing cache %s was made by another TensorRT or GPU and is not used; "
+                "starting a fresh one (it replaces the file after the build)", path)
+    cache = config.create_timing_cache(b"")
+    if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
+        raise RuntimeError("TensorRT refused an empty timing cache")
+    return "replaced"
 
 
 def build_engine(
@@ -167,10 +225,14 @@ def build_engine(
     timing_cache: str | Path | None = None,
     workspace_mib: int = 2048,
     fp16_method: str = "auto",
+    fp16_via: str = "auto",
 ) -> BuildResult:
     """Build ``engine_path`` (and its sidecar) from ``onnx_path`` on this machine's GPU 0.
 
     ``timing_cache``: a file read before and written after the build (created if absent).
+    ``fp16_via``: the FP16 path (``"auto"``, ``"flag"``, ``"onnx"``; module docstring);
+    ``fp16_method``: how :func:`~rt_saliency.deploy.fp16.convert_to_fp16` converts on the
+    ``"onnx"`` path.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -182,10 +244,11 @@ def build_engine(
     engine_path = Path(engine_path)
     engine_path.parent.mkdir(parents=True, exist_ok=True)
     major = trt_major(trt.__version__)
+    plan = build_plan(major, precision, fp16_via)
+    strongly_typed = plan.strongly_typed
     source = onnx_path
-    strongly_typed = major >= 11
     fp16_how = None
-    if precision == "fp16" and major >= 11:
+    if plan.convert_onnx_fp16:
         from rt_saliency.deploy.fp16 import convert_to_fp16
 
         source = engine_path.with_name(onnx_path.stem + ".fp16.onnx")
@@ -193,16 +256,14 @@ def build_engine(
     start = time.perf_counter()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network, _parser = _parse_onnx(trt, builder, logger, source, strongly_typed)
+    network, _parser = _parse_onnx(trt, builder, logger, source, plan)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mib) << 20)
-    if precision == "fp16" and major < 11:
+    if plan.builder_fp16:
         config.set_flag(trt.BuilderFlag.FP16)
         fp16_how = "BuilderFlag.FP16"
     cache_path = Path(timing_cache) if timing_cache is not None else None
-    cache_bytes = cache_path.read_bytes() if cache_path is not None and cache_path.is_file() else b""
-    cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    cache_state = _use_timing_cache(config, cache_path)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build an engine from {source} (see its log above)")
@@ -225,6 +286,8 @@ def build_engine(
         "precision": precision,
         "fp16_method": fp16_how,
         "strongly_typed": strongly_typed,
+        "fp16_via": ("flag" if plan.builder_fp16 else "onnx") if precision == "fp16" else None,
+        "timing_cache": cache_state,
         "inputs": inputs,
         "outputs": outputs,
         "onnx_path": str(onnx_path),

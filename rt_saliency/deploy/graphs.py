@@ -3,9 +3,13 @@
 The stream runs the network as two graphs (``docs/architecture.md``):
 
 * encoder: ``frame (B,3,H,W), flows (B,2S,H,W) -> features (B,C,h,w)``, once per frame;
-* head: ``features (B,T,C,h,w), h0, c0 -> saliency (B,1,H,W), h1, c1`` over a fixed window of
+* head: ``features (B,T,C,h,w), h0, c0 -> saliency (B,1,h,w), h1, c1`` over a fixed window of
   ``T = L + 1`` frames; ``saliency`` is the map of the window's *first* frame (the only one the
-  stream emits) and ``(h1, c1)`` the forward ConvLSTM state after that frame.
+  stream emits) at feature size (28x28, before the bicubic up-sampling) and ``(h1, c1)`` the
+  forward ConvLSTM state after that frame.  The graph computes frame t only
+  (``TPCMRNet.head_first``); the predictor up-samples the one map it emits with
+  ``cv2.INTER_CUBIC`` (:func:`rt_saliency.runtime.network.upsample_map`), which equals the model's
+  bicubic ``F.interpolate`` to ~1e-7 and costs far less than a Resize op inside the graph.
 
 Both the torch runner and the ONNX exporter use these wrappers, so the two cannot drift apart.
 Tensor names come from :mod:`rt_saliency.spec`.
@@ -35,7 +39,8 @@ class EncoderGraph(nn.Module):
 
 
 class HeadGraph(nn.Module):
-    """``model.head`` over a fixed window with explicit state; returns the first frame's map."""
+    """``model.head_first`` over a fixed window with explicit state: the first frame's map at
+    feature size (no up-sampling) and the forward state after that frame."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -44,10 +49,8 @@ class HeadGraph(nn.Module):
     def forward(
         self, features: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        maps, (h1, c1) = self.model.head(features, (h0, c0))
-        # Only frame t's map leaves the graph; the exporter drops the decoder work for the
-        # other frames of the window as dead code.
-        return maps[:, 0], h1, c1
+        saliency, (h1, c1) = self.model.head_first(features, (h0, c0), upsample=False)
+        return saliency, h1, c1
 
 
 def _flow_maps(model: nn.Module) -> int:

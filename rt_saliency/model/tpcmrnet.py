@@ -4,7 +4,10 @@ temporal head with the forward ConvLSTM state explicit.
 * ``encode(frame, flows) -> features``: frame pathway + optical-flow pathway of CMR blocks, eq. 1
   fusion and eq. 2 attention after every frame-pathway block.
 * ``head(features, state) -> (maps, state_after_first_frame)``: BD-ConvLSTM, auto-encoder,
-  decoder, bicubic up-sampling.
+  decoder, bicubic up-sampling, for every frame of the window (training).
+* ``head_first(features, state) -> (map, state_after_first_frame)``: the same map of the
+  window's first frame only (streaming): one forward ConvLSTM step, the backward cell over the
+  window, merge/auto-encoder/decoder on frame t; optionally without the final up-sampling.
 * ``forward(clip, flows)``: encode every frame, then ``head(all features, None)``.
 """
 
@@ -106,7 +109,19 @@ class TPCMRNet(nn.Module):
                 f"got {tuple(flows.shape)}"
             )
 
-    # -- the three entry points -------------------------------------------------------------
+    def _check_window(self, features: torch.Tensor, state: State | None) -> None:
+        if torch.jit.is_tracing():
+            return
+        want = tuple(self.feature_shape)
+        if features.dim() != 5 or tuple(features.shape[2:]) != want or features.shape[1] < 1:
+            raise InputError(f"features must be (B, T>=1, {', '.join(map(str, want))}), "
+                             f"got {tuple(features.shape)}")
+        if state is not None:
+            shape = (features.shape[0], self.config.lstm_channels, *self.config.feature_size)
+            if len(state) != 2 or any(tuple(s.shape) != shape for s in state):
+                raise InputError(f"state must be two tensors of shape {shape}")
+
+    # -- the entry points -------------------------------------------------------------
 
     def encode(self, frame: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
         """Features (B, C, 28, 28) of frames (B, 3, 224, 224) RGB in [0, 1] and their stacked
@@ -137,19 +152,10 @@ class TPCMRNet(nn.Module):
         """Saliency maps (B, T, 1, H, W) in [0, 1] of a window of features (B, T, C, 28, 28),
         and the forward ConvLSTM state after the window's FIRST frame (feed it back when the
         window slides by one frame).  ``state=None`` starts from zeros."""
-        want = tuple(self.feature_shape)
-        if not torch.jit.is_tracing() and (
-            features.dim() != 5 or tuple(features.shape[2:]) != want or features.shape[1] < 1
-        ):
-            raise InputError(f"features must be (B, T>=1, {', '.join(map(str, want))}), "
-                             f"got {tuple(features.shape)}")
+        self._check_window(features, state)
         b, t = features.shape[0], features.shape[1]
         if state is None:
             state = self.initial_state(b, features.device, features.dtype)
-        elif not torch.jit.is_tracing():
-            shape = (b, self.config.lstm_channels, *self.config.feature_size)
-            if len(state) != 2 or any(tuple(s.shape) != shape for s in state):
-                raise InputError(f"state must be two tensors of shape {shape}")
         xs = [features[:, i] for i in range(t)]
         outs, first_state = self.lstm(xs, (state[0], state[1]))
         z = torch.stack(outs, dim=1).flatten(0, 1)
@@ -168,6 +174,36 @@ class TPCMRNet(nn.Module):
         for _ in range(steps):
             h, c = self.lstm.forward_cell(features, (h, c))
         return h, c
+
+    def head_first(
+        self, features: torch.Tensor, state: State | None = None, *, upsample: bool = True
+    ) -> tuple[torch.Tensor, State]:
+        """The map of the window's FIRST frame and the forward state after it.
+
+        Equals ``maps[:, 0]`` of :meth:`head` (B, 1, H, W) but computes only what frame t needs:
+        the forward cell runs once (frames 1..L do not reach frame t's map), the backward cell
+        over the window, merge, auto-encoder and decoder on frame t alone.  ``upsample=False``
+        returns the decoder's map at feature size (B, 1, 28, 28) before the bicubic
+        up-sampling, for a caller that resizes once to the size it needs.
+        """
+        self._check_window(features, state)
+        b = features.shape[0]
+        if state is None:
+            state = self.initial_state(b, features.device, features.dtype)
+        first = features[:, 0]
+        h1, c1 = self.lstm.forward_cell(first, (state[0], state[1]))
+        z = h1
+        if self.lstm.backward_cell is not None:
+            hb = torch.zeros_like(h1)
+            cb = torch.zeros_like(c1)
+            for t in range(features.shape[1] - 1, -1, -1):
+                hb, cb = self.lstm.backward_cell(features[:, t], (hb, cb))
+            z = torch.cat([h1, hb], dim=1)
+        if self.merge is not None:
+            z = self.merge(z)
+        z = self.autoencoder(z)
+        maps = self.decoder(z) if upsample else self.decoder.layers(z)
+        return maps, (h1, c1)
 
     def forward(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from rt_saliency.errors import ConfigError, InputError
@@ -9,6 +10,23 @@ from rt_saliency.runtime.base import Runner
 from rt_saliency.spec import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_INPUTS, HEAD_OUTPUTS
 
 State = tuple[np.ndarray, np.ndarray]
+#: head outputs fed back as the next window's inputs
+_CARRY = {"h1": "h0", "c1": "c0"}
+
+
+def upsample_map(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A (h, w) map resized to ``size`` (height, width), bicubic, clamped to [0, 1].
+
+    ``cv2.INTER_CUBIC`` (a = -0.75, half-pixel centres, replicated border) is the model's
+    ``F.interpolate(mode="bicubic", align_corners=False)`` (to ~1e-7), at a fraction of the cost
+    of a Resize op in the head graph.  A map already of ``size`` is returned as float32 unchanged.
+    """
+    sal = np.asarray(saliency, np.float32)
+    height, width = int(size[0]), int(size[1])
+    if sal.shape == (height, width):
+        return sal
+    up = cv2.resize(sal, (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(up, 0.0, 1.0, out=up)
 
 
 class NetworkPredictor:
@@ -17,7 +35,9 @@ class NetworkPredictor:
     The head graph takes exactly ``lookahead + 1`` frames; a shorter window at the end of a
     stream is padded by repeating its last frame's features (the lookahead frames only shape
     frame t's map through the backward ConvLSTM, and repeating the last one is the same rule as
-    holding the last frame).  Batch size is 1: the stream predicts one frame at a time.
+    holding the last frame).  Batch size is 1: the stream predicts one frame at a time.  The head
+    graph's map (feature size, ``spec.HEAD_MAP_SIZE``) is up-sampled here to the input size; a
+    graph exported before that change (map already at input size) is used as it is.
     """
 
     def __init__(
@@ -57,9 +77,13 @@ class NetworkPredictor:
         self.name = name or f"tpcmrnet/{encoder.backend}"
         self._h_shape = head.input_specs["h0"].shape
         self._c_shape = head.input_specs["c0"].shape
+        self._device_state = callable(getattr(head, "infer_state", None))
 
-    def initial_state(self) -> State:
-        """Zero forward ConvLSTM state (h, c)."""
+    def initial_state(self) -> State | None:
+        """Zero forward ConvLSTM state (h, c); ``None`` (zeros on the device) for a head runner
+        that keeps the state on its device (``infer_state``, the TensorRT runner)."""
+        if self._device_state:
+            return None
         return np.zeros(self._h_shape, np.float32), np.zeros(self._c_shape, np.float32)
 
     def encode(self, frame: np.ndarray, flows: np.ndarray) -> np.ndarray:
@@ -86,9 +110,14 @@ class NetworkPredictor:
         if n < self.window:
             pad = np.repeat(window[-1:], self.window - n, axis=0)
             window = np.concatenate([window, pad], axis=0)
-        h, c = self.initial_state() if state is None else state
+        if self._device_state:  # the state stays on the device: no host round trip per frame
+            out, carried = self.head_runner.infer_state(  # type: ignore[attr-defined]
+                {"features": window[None]}, state, _CARRY)
+            return upsample_map(out["saliency"][0, 0], self.input_size), carried
+        h, c = (np.zeros(self._h_shape, np.float32), np.zeros(self._c_shape, np.float32)) \
+            if state is None else state
         out = self.head_runner.infer({"features": window[None], "h0": h, "c0": c})
-        return out["saliency"][0, 0], (out["h1"], out["c1"])
+        return upsample_map(out["saliency"][0, 0], self.input_size), (out["h1"], out["c1"])
 
     def close(self) -> None:
         """Close both runners."""

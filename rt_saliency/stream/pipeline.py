@@ -91,6 +91,8 @@ class _Item:
     flow: np.ndarray | None = None
     features: np.ndarray | None = None
     ready_at: float = 0.0
+    #: seconds this frame spent in its own stage work (no queueing)
+    service: float = 0.0
     saliency: np.ndarray | None = None
     offsets: np.ndarray | None = None
     rgb: np.ndarray | None = None
@@ -236,8 +238,11 @@ class Pipeline:
             log.debug("stage %s failed", name, exc_info=True)
             self.abort()
 
-    def _timed(self, stage: str, started: float) -> None:
-        self.stats.stage_time(stage, time.monotonic() - started)
+    def _timed(self, stage: str, started: float, item: Any = None) -> None:
+        seconds = time.monotonic() - started
+        self.stats.stage_time(stage, seconds)
+        if isinstance(item, _Item):
+            item.service += seconds
 
     # ------------------------------------------------------------------ stages
     def _run_source(self) -> None:
@@ -280,7 +285,7 @@ class Pipeline:
             tensor *= np.float32(1.0 / 255.0)
             item = _Item(frame.index, frame.pts, (h, w), frame.captured, flow_prep=prepared,
                          frame=tensor, rgb=frame.rgb if self.keep_rgb else None)
-            self._timed("resize", started)
+            self._timed("resize", started, item)
             out.put(item)
 
     def _run_flow(self) -> None:
@@ -297,7 +302,7 @@ class Pipeline:
                     item.flow = flow_to_input(estimator.compute_prepared(previous, item.flow_prep))
                 previous = item.flow_prep
                 item.flow_prep = None
-                self._timed("flow", started)
+                self._timed("flow", started, item)
             out.put(item)
             if isinstance(item, _End):
                 return
@@ -328,7 +333,7 @@ class Pipeline:
                 window = [x for x in pending if isinstance(x, _Item)][:need]
                 started = time.monotonic()
                 process(window, end)
-                self._timed(stage, started)
+                self._timed(stage, started, window[0])
                 out.put(pending.popleft())
                 kept -= 1
             if end is not None:
@@ -379,7 +384,7 @@ class Pipeline:
                     mapper = mappers[item.size] = self._qp_factory(item.size)
                 item.offsets = np.asarray(mapper(item.saliency), np.float32)
                 item.features = item.frame = item.flow = None
-                self._timed("qp", started)
+                self._timed("qp", started, item)
             out.put(item)
             if isinstance(item, _End):
                 return
@@ -409,4 +414,4 @@ class Pipeline:
                 sink.write_map(record)
             now = time.monotonic()
             self.stats.stage_time("sink", now - started)
-            self.stats.emitted(now - item.ready_at)
+            self.stats.emitted(now - item.ready_at, item.service + (now - started))

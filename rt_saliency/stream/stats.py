@@ -4,8 +4,16 @@
   t+S-1 and head features up to t+L, so its window is complete when frame t+S+L-1 has arrived:
   ``S + L - 1`` frame periods (``docs/stream.md`` explains why DESIGN.md's ``S + L`` counts one
   more).
-* **compute latency**: wall time from the moment a frame's window is complete (the source handed
-  over frame t+S+L-1, or the stream ended) to the moment its map is emitted by the sinks.
+* **end-to-end latency** (``compute_latency``): wall time from the moment a frame's window is
+  complete (the source handed over frame t+S+L-1, or the stream ended) to the moment its map is
+  emitted by the sinks.  It includes queueing: a file read faster than real time piles frames up
+  in the rings, and this number then measures the backlog, not the pipeline.
+* **service time**: the sum of one frame's own stage times (resize, flow, encode, head, qp,
+  sink) -- what the frame costs with no queue in front of it.
+* **service latency** (the headline): what a real-time source sees.  In a paced run (a live
+  source, or a file played at its fps with ``--live``/``--realtime``) it is the end-to-end
+  latency; in an unpaced run it is the service time.  **queueing** = end-to-end - service time,
+  reported apart.
 
 Samples are kept in bounded windows (the most recent :data:`SAMPLES` per series), so memory stays
 flat however long the stream runs; counts and totals cover the whole run.
@@ -70,6 +78,8 @@ class StreamStats:
         self.stages: dict[str, Series] = {}
         self.rings: dict[str, Any] = {}
         self.latency = Series()
+        self.service = Series()
+        self.queueing = Series()
         self.frames_in = 0
         self.maps_out = 0
         self.dropped_out = 0
@@ -88,13 +98,24 @@ class StreamStats:
                 series = self.stages[stage] = Series()
             series.add(seconds)
 
-    def emitted(self, latency_s: float | None) -> None:
+    def emitted(self, latency_s: float | None, service_s: float | None = None) -> None:
+        """One record out: a map with its end-to-end latency (and service time), or a drop."""
         with self._lock:
             if latency_s is None:
                 self.dropped_out += 1
             else:
                 self.maps_out += 1
                 self.latency.add(latency_s)
+                if service_s is not None:
+                    self.service.add(service_s)
+                    self.queueing.add(max(latency_s - service_s, 0.0))
+
+    def _service_latency(self) -> dict[str, Any]:
+        if self.live:
+            return {**self.latency.summary(), "measured_as":
+                    "paced run: window complete to map emitted (queueing included)"}
+        return {**self.service.summary(), "measured_as":
+                "unpaced run: sum of the frame's stage times (no queueing)"}
 
     def finish(self) -> None:
         self.ended = time.monotonic()
@@ -125,6 +146,9 @@ class StreamStats:
                     "frames": delay_frames,
                     "ms": round(1e3 * delay_frames / self.fps, 3) if self.fps else None,
                 },
+                "service_latency": self._service_latency(),
+                "service_time": self.service.summary(),
+                "queueing": self.queueing.summary(),
                 "compute_latency": self.latency.summary(),
                 "stages": {name: s.summary() for name, s in self.stages.items()},
                 "queues": {
@@ -150,11 +174,14 @@ class StreamStats:
         ]
         delay = snap["algorithmic_delay"]
         delay_ms = f" = {delay['ms']:.1f} ms" if delay["ms"] is not None else ""
-        lat = snap["compute_latency"]
-        lines.append(f"algorithmic delay {delay['frames']} frames{delay_ms}; compute latency "
-                     f"p50 {lat.get('p50_ms', float('nan')):.1f} ms  "
-                     f"p95 {lat.get('p95_ms', float('nan')):.1f} ms  "
-                     f"p99 {lat.get('p99_ms', float('nan')):.1f} ms")
+        nan = float("nan")
+        svc, queue, e2e = snap["service_latency"], snap["queueing"], snap["compute_latency"]
+        lines.append(f"service latency p50 {svc.get('p50_ms', nan):.1f} ms  "
+                     f"p99 {svc.get('p99_ms', nan):.1f} ms ({svc['measured_as']})")
+        lines.append(f"algorithmic delay {delay['frames']} frames{delay_ms}; queueing "
+                     f"p50 {queue.get('p50_ms', nan):.1f} ms  p99 {queue.get('p99_ms', nan):.1f} ms; "
+                     f"end-to-end p50 {e2e.get('p50_ms', nan):.1f} ms  "
+                     f"p99 {e2e.get('p99_ms', nan):.1f} ms")
         lines.append(f"{'stage':<10}{'count':>8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
                      f"{'queue max':>11}{'drops':>7}")
         for name, summary in snap["stages"].items():
@@ -189,9 +216,15 @@ class StreamStats:
         metric("fps", "gauge", "Records emitted per second over the run.", [("", snap["fps"])])
         metric("algorithmic_delay_frames", "gauge", "Frames a map waits for (S+L-1).",
                [("", snap["algorithmic_delay"]["frames"])])
-        lat = snap["compute_latency"]
-        metric("compute_latency_ms", "gauge", "Window complete to map emitted.",
-               [(f'{{quantile="{q}"}}', lat.get(f"p{q}_ms")) for q in ("50", "95", "99")])
+        for key, help_text in (
+            ("service_latency", "What a real-time source sees (paced: end to end; unpaced: "
+                                "the frame's stage times)."),
+            ("queueing", "End-to-end latency minus the frame's stage times."),
+            ("compute_latency", "Window complete to map emitted (queueing included)."),
+        ):
+            lat = snap[key]
+            metric(f"{key}_ms", "gauge", help_text,
+                   [(f'{{quantile="{q}"}}', lat.get(f"p{q}_ms")) for q in ("50", "95", "99")])
         rows: list[tuple[str, Any]] = []
         counts: list[tuple[str, Any]] = []
         for name, summary in snap["stages"].items():
