@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from rt_saliency.errors import ConfigError, InputError, InputNotFoundError, SourceError
-from rt_saliency.redact import redact_url
+from rt_saliency.redact import redact_url, register_url
 from rt_saliency.stream.frames import Frame, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -539,6 +539,7 @@ def open_source(
     """
     if not spec:
         raise ConfigError("no input given")
+    register_url(spec)  # its secrets are masked in every later log line and error
     source: Source
     if spec == "-":
         pipe = stdin if stdin is not None else sys.stdin.buffer
