@@ -60,6 +60,13 @@ class SourceError(RtSaliencyError, IOError):
     """A video source failed while open (connection lost, device gone, decode error)."""
 
 
+class OutputError(RtSaliencyError, OSError):
+    """An output (file, folder, pipe) cannot be written: disk full, permission, device error.
+
+    ``errno`` is the one of the first failure; earlier outputs at the same path are kept.
+    """
+
+
 class EncoderError(RtSaliencyError, RuntimeError):
     """The video encoder or muxer failed."""
 

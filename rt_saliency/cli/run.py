@@ -18,6 +18,7 @@ from typing import Any
 from rt_saliency.errors import (
     BackendUnavailableError,
     ConfigError,
+    OutputError,
     PipelineError,
     RtSaliencyError,
 )
@@ -145,11 +146,7 @@ def open_predictor(backend: str, *, weights: str | None, engine_dir: str | None,
 
 def run(args: argparse.Namespace) -> int:
     """Open the input, the predictor and the sinks; stream until the end or a signal."""
-    from rt_saliency.stream.metrics_http import MetricsServer
-    from rt_saliency.stream.pipeline import Pipeline
-    from rt_saliency.stream.sinks import EncoderSink, MapFileSink, NdjsonSink, PreviewSink
-    from rt_saliency.stream.sources import open_source, parse_size
-    from rt_saliency.stream.stats import StreamStats
+    from rt_saliency.stream.sources import parse_size
 
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise ConfigError(f"--metrics-port must be 0..65535, got {args.metrics_port}")
@@ -161,6 +158,25 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--stats: folder {Path(args.stats).parent} does not exist")
     size = parse_size(args.size) if args.size else None
     qp_config = _qp_config(args)
+
+    report: list[Any] = []  # the run's StreamStats, reported after the outputs are closed
+    failed = True
+    try:
+        _stream(args, size, qp_config, report)
+        failed = False
+    finally:
+        if report:
+            _report(report[0], args, failed)
+    return 0
+
+
+def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> None:
+    """Open input, sinks, predictor and pipeline; run it (``report`` receives the stats)."""
+    from rt_saliency.stream.metrics_http import MetricsServer
+    from rt_saliency.stream.pipeline import Pipeline
+    from rt_saliency.stream.sinks import EncoderSink, MapFileSink, NdjsonSink, PreviewSink
+    from rt_saliency.stream.sources import open_source
+    from rt_saliency.stream.stats import StreamStats
 
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(open_source(
@@ -177,16 +193,16 @@ def run(args: argparse.Namespace) -> int:
             else:
                 sink = MapFileSink(args.qp_format, args.qp_out, (info.height, info.width),
                                    block=args.block)
-            stack.callback(sink.close)
+            stack.push(sink)  # finished on success, the earlier output kept on failure
             sinks.append(sink)
         if args.output is not None:
             enc = EncoderSink(args.output, info.width, info.height, info.fps or 30.0,
                               _x264_config(args))
-            stack.callback(enc.close)
+            stack.push(enc)  # finished on success, the earlier output kept on failure
             sinks.append(enc)
         if args.preview is not None:
             preview = PreviewSink(args.preview, info.fps or 30.0, qp_range=max(-qp_config.qp_min, qp_config.qp_max))
-            stack.callback(preview.close)
+            stack.push(preview)  # finished on success, the earlier output kept on failure
             sinks.append(preview)
         predictor = open_predictor(args.backend, weights=args.weights,
                                    engine_dir=args.engine_dir, flow_maps=args.flow_maps,
@@ -200,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         stats = StreamStats(flow_maps=s_used, lookahead=l_used, fps=info.fps,
                             backend=str(getattr(predictor, "name", args.backend)),
                             source=info.name, live=info.live if args.live is None else args.live)
+        report.append(stats)
 
         def qp_factory(frame_size: tuple[int, int]) -> Any:
             from rt_saliency.qp import QPMapper
@@ -222,12 +239,20 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(cause, RtSaliencyError):
                 exc.exit_code = cause.exit_code  # a bad input found mid-stream is still exit 2
             raise
-        finally:
-            if args.stats:
-                stats.write_json(args.stats)
-            if not args.no_table and not getattr(args, "quiet", False):
-                print(stats.table(), file=sys.stderr)
-    return 0
+
+
+def _report(stats: Any, args: argparse.Namespace, failed: bool) -> None:
+    """Write --stats and print the table once every output is closed.  After a failed run a
+    stats file that cannot be written is only a warning: the run's own error is reported."""
+    if args.stats:
+        try:
+            stats.write_json(args.stats)
+        except OutputError as exc:
+            if not failed:
+                raise
+            log.warning("%s", exc)
+    if not args.no_table and not getattr(args, "quiet", False):
+        print(stats.table(), file=sys.stderr)
 
 
 def _qp_config(args: argparse.Namespace) -> Any:
