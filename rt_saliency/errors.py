@@ -48,6 +48,10 @@ class WeightsError(UserError, ValueError):
     """A checkpoint or weights file is missing, unreadable, or does not fit the model."""
 
 
+class GraphError(WeightsError):
+    """An exported graph (ONNX file, TensorRT engine) is empty, corrupt or not one of ours."""
+
+
 class BackendUnavailableError(RtSaliencyError, ImportError):
     """An inference backend (TensorRT, ONNX Runtime, CUDA ...) cannot be loaded here."""
 
