@@ -29,6 +29,20 @@ log = logging.getLogger(__name__)
 
 #: pixel formats accepted for raw frames on stdin
 RAW_PIX_FMTS: tuple[str, ...] = ("rgb24", "yuv420p")
+#: largest frame a raw or Y4M stream may declare (8192x8192 pixels: 8K UHD fits, with room);
+#: a larger header is a mistake or an attack, and would only end in an out-of-memory error
+MAX_FRAME_PIXELS = 8192 * 8192
+
+
+def check_frame_size(width: int, height: int, what: str) -> None:
+    """Refuse frame sizes no real stream has before any buffer is allocated for them."""
+    if width < 1 or height < 1:
+        raise InputError(f"{what}: frame size {width}x{height} is not positive")
+    if width * height > MAX_FRAME_PIXELS:
+        raise InputError(
+            f"{what}: frame size {width}x{height} ({width * height / 1e6:.0f} Mpixel, "
+            f"{width * height * 3 / 2**30:.1f} GiB a frame) exceeds the "
+            f"{MAX_FRAME_PIXELS / 1e6:.0f} Mpixel limit (8192x8192)")
 
 
 class Source:
@@ -44,6 +58,8 @@ class Source:
         self.reconnects = 0
         #: reconnection attempts, successful or not (RTSP)
         self.reconnect_attempts = 0
+        #: corrupt packets skipped by the decoder (the frames they held are not in the stream)
+        self.decode_errors = 0
         self.frames_read = 0
 
     def __enter__(self) -> Source:
@@ -82,6 +98,10 @@ class Source:
             yield frame
         if self.frames_read == 0 and not self.info.live and not self._stop.is_set():
             raise InputError(f"{self.info.name}: no video frames")
+        expected = self.info.frame_count
+        if expected and self.frames_read < expected and not self._stop.is_set():
+            log.warning("%s: ended after %d of the %d frames its header announces (truncated?)",
+                        self.info.name, self.frames_read, expected)
 
     def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
         raise NotImplementedError
@@ -191,13 +211,33 @@ class PyAVSource(Source):
             finally:
                 self._container = None
 
+    #: consecutive corrupt packets after which the input is given up as undecodable
+    MAX_CONSECUTIVE_DECODE_ERRORS = 25
+
     def _decode(self, container: Any) -> Iterator[tuple[np.ndarray, float | None]]:
+        """Decode the first video stream; a corrupt packet is skipped (and counted in
+        :attr:`decode_errors`) as FFmpeg itself does, unless too many fail in a row."""
         av = _import_av()
+        stream = container.streams.video[0]
+        consecutive = 0
         try:
-            for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="rgb24"), frame.time
-                if self._stop.is_set():
-                    return
+            for packet in container.demux(stream):
+                try:
+                    frames = stream.codec_context.decode(packet)
+                except av.error.InvalidDataError as exc:
+                    self.decode_errors += 1
+                    consecutive += 1
+                    if consecutive >= self.MAX_CONSECUTIVE_DECODE_ERRORS:
+                        raise self._decode_error(exc) from exc
+                    if self.decode_errors == 1:
+                        log.warning("%s: skipping corrupt data after %d frames (%s)", self._name,
+                                    self.frames_read, exc.strerror)
+                    continue
+                consecutive = 0 if frames else consecutive
+                for frame in frames:
+                    yield frame.to_ndarray(format="rgb24"), frame.time
+                    if self._stop.is_set():
+                        return
         except av.error.FFmpegError as exc:
             raise self._decode_error(exc) from exc
 
@@ -323,6 +363,7 @@ class RawSource(Source):
         if pix_fmt not in RAW_PIX_FMTS:
             raise ConfigError(f"--pix-fmt must be one of {', '.join(RAW_PIX_FMTS)}, not {pix_fmt!r}")
         width, height = size
+        check_frame_size(width, height, f"{name} (--size {width}x{height})")
         self._stream = stream
         self._pix_fmt = pix_fmt
         self._frame_bytes = _frame_bytes(width, height, pix_fmt)
@@ -377,6 +418,7 @@ class Y4mSource(Source):
                 raise InputError(f"{name}: bad Y4M header field {item!r}") from exc
         if width <= 0 or height <= 0:
             raise InputError(f"{name}: Y4M header without a frame size")
+        check_frame_size(width, height, f"{name} (Y4M header)")
         if chroma not in self._CHROMA:
             raise InputError(f"{name}: unsupported Y4M colour space C{chroma}")
         self._pix_fmt = self._CHROMA[chroma]
@@ -577,6 +619,7 @@ def open_source(
         if input_format == "rawvideo":
             if size is None:
                 raise ConfigError("raw video files need --size WxH (and --pix-fmt)")
+            check_frame_size(size[0], size[1], f"{spec} (--size {size[0]}x{size[1]})")
             options = {"video_size": f"{size[0]}x{size[1]}", "pixel_format": pix_fmt or "rgb24"}
             if fps:
                 options["framerate"] = f"{fps:g}"

@@ -136,6 +136,7 @@ class StreamStats:
                 },
                 "reconnects": getattr(src, "reconnects", 0),
                 "reconnect_attempts": getattr(src, "reconnect_attempts", 0),
+                "decode_errors": getattr(src, "decode_errors", 0),
             }
 
     def write_json(self, path: str | Path) -> None:
