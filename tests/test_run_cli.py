@@ -24,6 +24,16 @@ def rts(*args: str, stdin: bytes | None = None, timeout: float = TIMEOUT
                           input=stdin, capture_output=True, timeout=timeout)
 
 
+def wait_for_maps(folder: Path, name: str, size: int = 2000, timeout: float = 60) -> None:
+    """Wait until maps flow: the output is written under a temporary name until the run ends."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.stat().st_size >= size for p in folder.glob(f".{name}.tmp-*")):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no maps written to {folder / name} in {timeout} s")
+
+
 def ffmpeg(ffmpeg_bin: str, *args: str) -> None:
     subprocess.run([ffmpeg_bin, "-v", "error", "-y", *args], check=True, timeout=60)
 
@@ -132,9 +142,7 @@ def test_signal_drains_and_flushes(tmp_path: Path, sig: int) -> None:
         [sys.executable, "-m", "rt_saliency", "-q", "run", "-i", "synth://96x64?frames=0&live=1",
          "--qp-out", str(out), "--stats", str(stats), "--no-table"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 2000):
-        time.sleep(0.1)  # wait until maps flow
+    wait_for_maps(tmp_path, "maps.ndjson")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
