@@ -75,6 +75,13 @@ class EncoderError(RtSaliencyError, RuntimeError):
     """The video encoder or muxer failed."""
 
 
+class DrainTimeoutError(RtSaliencyError, TimeoutError):
+    """After a stop signal the pipeline did not drain in time and was stopped at once (the
+    outputs were finished with the maps made until then)."""
+
+    exit_code = 130
+
+
 class PipelineError(RtSaliencyError, RuntimeError):
     """A streaming stage failed; the original exception is chained as ``__cause__``."""
 

@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -499,3 +500,72 @@ def test_failed_run_keeps_earlier_output_and_the_partial(tmp_path: Path,
     partial = tmp_path / "maps.ndjson.partial"  # only when maps were written before the end
     frames = [r["frame"] for r in read_ndjson(partial)] if partial.exists() else []
     assert frames == list(range(len(frames))) and len(frames) <= 5
+
+
+# ---------------------------------------------------------------------------------- signals
+def _start(args: list[str], stdin: Any = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "rt_saliency", "-q", "run", *args,
+                             "--no-table"], stdin=stdin, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def _finish(proc: subprocess.Popen[bytes]) -> Result:
+    _, err = proc.communicate(timeout=TIMEOUT)
+    text = err.decode(errors="replace")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("rt-saliency: error:")]
+    return Result(proc.returncode, b"", text, errors[0] if errors else "", lines)
+
+
+def _mp4_frames(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+@pytest.mark.parametrize("case,count,gap", [
+    ("sigint_twice_50ms_apart", 2, 0.05),
+    ("sigint_ten_times_10ms_apart", 10, 0.01),
+])
+def test_repeated_signals_drain_once(tmp_path: Path, case: str, count: int, gap: float) -> None:
+    import signal
+
+    from test_run_cli import wait_for_maps
+
+    out, maps, stats = tmp_path / "out.mp4", tmp_path / "maps.ndjson", tmp_path / "stats.json"
+    proc = _start(["-i", "synth://320x240?frames=0&live=1", "-o", str(out), "--qp-out",
+                   str(maps), "--stats", str(stats)])
+    wait_for_maps(tmp_path, "maps.ndjson", size=20_000)
+    for _ in range(count):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap)
+    result = _finish(proc)
+    check(case, result, 0)
+    snap = json.loads(stats.read_text())
+    records = _records_match_stats(maps, stats)
+    assert _mp4_frames(out) == snap["maps_out"] > 10 and records == snap["frames_in"]
+    ROWS[-1]["message"] = (f"(drained) {snap['maps_out']} maps, {_mp4_frames(out)} MP4 frames, "
+                           f"{snap['dropped']} dropped")
+
+
+def test_a_stuck_drain_is_cut_after_the_drain_timeout(tmp_path: Path) -> None:
+    """stdin that sends one Y4M frame then nothing: the source is stuck in a read."""
+    import signal
+
+    maps = tmp_path / "maps.ndjson"
+    read_end, write_end = os.pipe()  # held open by the test: the source blocks in its read
+    try:
+        proc = _start(["-i", "-", "--qp-out", str(maps), "--drain-timeout", "1"], stdin=read_end)
+        os.close(read_end)
+        os.write(write_end, b"YUV4MPEG2 W64 H48 F25:1 C420\nFRAME\n" + b"\x80" * (64 * 48 * 3 // 2))
+        time.sleep(2)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)
+        result = _finish(proc)
+    finally:
+        os.close(write_end)
+    check("sigint_with_a_stuck_source", result, 130)
+    assert time.monotonic() - started < 15
+    assert maps.exists()  # finished (committed) with what was done

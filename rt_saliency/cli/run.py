@@ -1,8 +1,9 @@
 """``rt-saliency run``: the streaming daemon -- one QP-offset map per input frame.
 
 Exit status (see ``rt_saliency/cli/__init__.py``): 0 the stream ended (or SIGINT/SIGTERM
-drained it cleanly); 1 a run-time failure (backend, encoder, lost RTSP stream); 2 a bad option
-or input (missing file, unreadable or empty video); 130 a second signal before the drain ended.
+drained it cleanly, however many times it came); 1 a run-time failure (backend, encoder, lost RTSP
+stream, full disk); 2 a bad option or input (missing file, unreadable or empty video); 130 the
+drain after a signal outlasted --drain-timeout (outputs are finished with the maps made so far).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from rt_saliency.errors import (
     BackendUnavailableError,
     ConfigError,
+    DrainTimeoutError,
     OutputError,
     PipelineError,
     RtSaliencyError,
@@ -129,6 +130,9 @@ def register(subparsers: Any) -> None:
     out.add_argument("--ring-size", type=_positive_int, default=8,
                      help="capacity of each ring buffer between stages")
     out.add_argument("--no-table", action="store_true", help="do not print the stats table")
+    out.add_argument("--drain-timeout", type=_seconds, default=10.0,
+                     help="after SIGINT/SIGTERM, seconds to finish the frames already read "
+                     "before stopping at once (default 10; repeated signals change nothing)")
     p.set_defaults(func=run)
 
 
@@ -162,23 +166,32 @@ def run(args: argparse.Namespace) -> int:
     report: list[Any] = []  # the run's StreamStats, reported after the outputs are closed
     failed = True
     try:
-        _stream(args, size, qp_config, report)
+        drained = _stream(args, size, qp_config, report)
         failed = False
     finally:
         if report:
             _report(report[0], args, failed)
+    if not drained:
+        snap = report[0].snapshot()
+        raise DrainTimeoutError(
+            f"stopped: the drain after the signal outlasted --drain-timeout {args.drain_timeout:g} "
+            f"s; the outputs hold the {snap['maps_out']} maps made of {snap['frames_in']} frames")
     return 0
 
 
-def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> None:
-    """Open input, sinks, predictor and pipeline; run it (``report`` receives the stats)."""
+def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> bool:
+    """Open input, sinks, predictor and pipeline; run it (``report`` receives the stats).
+    False when a signal's drain timed out (the outputs are finished with what was done)."""
     from rt_saliency.stream.metrics_http import MetricsServer
     from rt_saliency.stream.pipeline import Pipeline
+    from rt_saliency.stream.shutdown import Shutdown
     from rt_saliency.stream.sinks import EncoderSink, MapFileSink, NdjsonSink, PreviewSink
     from rt_saliency.stream.sources import open_source
     from rt_saliency.stream.stats import StreamStats
 
     with contextlib.ExitStack() as stack:
+        # first: signals are handled (idempotently) until every output below is closed
+        shutdown = stack.enter_context(Shutdown(args.drain_timeout))
         source = stack.enter_context(open_source(
             args.input, input_format=args.input_format, size=size, pix_fmt=args.pix_fmt,
             fps=args.fps, live=args.live, open_timeout=args.open_timeout,
@@ -229,7 +242,7 @@ def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[An
                             stats=stats)
         if args.metrics_port is not None:
             stack.enter_context(MetricsServer(stats, args.metrics_port, args.metrics_host))
-        stack.enter_context(_drain_on_signals(pipeline))
+        shutdown.attach(pipeline)
         try:
             pipeline.run()
         except PipelineError as exc:
@@ -239,6 +252,8 @@ def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[An
             if isinstance(cause, RtSaliencyError):
                 exc.exit_code = cause.exit_code  # a bad input found mid-stream is still exit 2
             raise
+        shutdown.finished()
+    return not shutdown.timed_out
 
 
 def _report(stats: Any, args: argparse.Namespace, failed: bool) -> None:
@@ -272,27 +287,3 @@ def _x264_config(args: argparse.Namespace) -> Any:
     rate = ({"bitrate": args.bitrate, "crf": None} if args.bitrate is not None
             else {"crf": 23.0 if args.crf is None else args.crf})
     return X264Config(preset=args.preset, tune=args.tune, keyint=args.keyint, **rate)
-
-
-@contextlib.contextmanager
-def _drain_on_signals(pipeline: Any) -> Any:
-    """First SIGINT/SIGTERM: stop reading and flush; a second one: KeyboardInterrupt (exit 130)."""
-    received = []
-
-    def handler(signum: int, _frame: Any) -> None:
-        if received:
-            raise KeyboardInterrupt
-        received.append(signum)
-        log.warning("signal %d: draining (send it again to abort)", signum)
-        pipeline.stop()
-
-    try:
-        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        for sig, previous in old.items():
-            signal.signal(sig, previous)

@@ -97,7 +97,9 @@ class Source:
             self.frames_read += 1
             yield frame
         if self.frames_read == 0 and not self.info.live and not self._stop.is_set():
-            raise InputError(f"{self.info.name}: no video frames")
+            skipped = (f" ({self.decode_errors} corrupt packets skipped: a decode error)"
+                       if self.decode_errors else "")
+            raise InputError(f"{self.info.name}: no video frames{skipped}")
         expected = self.info.frame_count
         if expected and self.frames_read < expected and not self._stop.is_set():
             log.warning("%s: ended after %d of the %d frames its header announces (truncated?)",
