@@ -199,6 +199,23 @@ def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[An
         info = source.info
         log.info("input %s: %dx%d, %s fps, %s", info.name, info.width, info.height,
                  f"{info.fps:g}" if info.fps else "unknown", "live" if info.live else "lossless")
+        predictor = open_predictor(args.backend, weights=args.weights,
+                                   engine_dir=args.engine_dir, flow_maps=args.flow_maps,
+                                   lookahead=args.lookahead, threads=args.threads)
+        if hasattr(predictor, "close"):
+            stack.callback(predictor.close)
+        s_used, l_used = int(predictor.flow_maps), int(predictor.lookahead)
+        if (args.flow_maps not in (None, s_used)) or l_used != args.lookahead:
+            log.info("backend %s runs with S=%d flow maps and lookahead L=%d",
+                     getattr(predictor, "name", args.backend), s_used, l_used)
+        stats = StreamStats(flow_maps=s_used, lookahead=l_used, fps=info.fps,
+                            backend=str(getattr(predictor, "name", args.backend)),
+                            source=info.name, live=info.live if args.live is None else args.live)
+        report.append(stats)
+        if args.metrics_port is not None:
+            stack.enter_context(MetricsServer(stats, args.metrics_port, args.metrics_host))
+
+        # the outputs open last: a start that fails above leaves every earlier output untouched
         sinks: list[Any] = []
         if args.qp_out is not None:
             if args.qp_format == "ndjson":
@@ -217,19 +234,6 @@ def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[An
             preview = PreviewSink(args.preview, info.fps or 30.0, qp_range=max(-qp_config.qp_min, qp_config.qp_max))
             stack.push(preview)  # finished on success, the earlier output kept on failure
             sinks.append(preview)
-        predictor = open_predictor(args.backend, weights=args.weights,
-                                   engine_dir=args.engine_dir, flow_maps=args.flow_maps,
-                                   lookahead=args.lookahead, threads=args.threads)
-        if hasattr(predictor, "close"):
-            stack.callback(predictor.close)
-        s_used, l_used = int(predictor.flow_maps), int(predictor.lookahead)
-        if (args.flow_maps not in (None, s_used)) or l_used != args.lookahead:
-            log.info("backend %s runs with S=%d flow maps and lookahead L=%d",
-                     getattr(predictor, "name", args.backend), s_used, l_used)
-        stats = StreamStats(flow_maps=s_used, lookahead=l_used, fps=info.fps,
-                            backend=str(getattr(predictor, "name", args.backend)),
-                            source=info.name, live=info.live if args.live is None else args.live)
-        report.append(stats)
 
         def qp_factory(frame_size: tuple[int, int]) -> Any:
             from rt_saliency.qp import QPMapper
@@ -240,8 +244,6 @@ def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[An
                             ring_size=args.ring_size, live=args.live, max_frames=args.max_frames,
                             keep_rgb=args.output is not None or args.preview is not None,
                             stats=stats)
-        if args.metrics_port is not None:
-            stack.enter_context(MetricsServer(stats, args.metrics_port, args.metrics_host))
         shutdown.attach(pipeline)
         try:
             pipeline.run()
