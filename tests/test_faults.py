@@ -68,6 +68,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "yuv420p", "-movflags", "+faststart", str(d / "faststart.mp4"))
     _ffmpeg("-f", "lavfi", "-i", src, "-frames:v", "30", "-c:v", "libx264", "-pix_fmt",
             "yuv420p10le", str(d / "ten_bit.mp4"))
+    _ffmpeg("-i", str(d / "clip.mp4"), "-c", "copy", "-f", "mpegts", str(d / "clip.ts"))
+    _ffmpeg("-i", str(d / "clip.mp4"), "-c", "copy", str(d / "clip.mkv"))
+    # an MP4 with its index at the end, larger than FFmpeg's probe buffer
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-frames:v", "200", "-c:v",
+            "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(d / "moov_last.mp4"))
     _ffmpeg("-f", "lavfi", "-i", src, "-frames:v", "10", "-c:v", "ffv1", "-pix_fmt", "gray",
             str(d / "grey.mkv"))
     _ffmpeg("-f", "lavfi", "-i", src, "-frames:v", "10", "-c:v", "ffv1", "-pix_fmt", "gray10le",
@@ -280,11 +285,11 @@ def test_odd_and_tiny_sizes_encode_with_o(corpus: dict[str, Path], tmp_path: Pat
 
 
 STDIN_CASES = [
-    ("stdin_empty", b"", [], 2, r"not a Y4M stream|no video frames"),
+    ("stdin_empty", b"", [], 2, r"stdin: no data \(empty input\)"),
     ("stdin_y4m_bad_header", b"YUV4MPEG2 W0 H0\n", [], 2, r"without a frame size"),
     ("stdin_y4m_huge_header", b"YUV4MPEG2 W100000 H100000 F30:1\nFRAME\n" + b"\0" * 1000, [],
      2, r"100000x100000 .*exceeds"),
-    ("stdin_not_y4m_garbage", b"\x00\x01garbage" * 100, [], 2, r"not a Y4M stream"),
+    ("stdin_garbage", b"\x00\x01garbage" * 100, [], 2, r"not a video FFmpeg can read.*rawvideo"),
     ("stdin_raw_size_100000x100000", b"\0" * 1000,
      ["--input-format", "rawvideo", "--size", "100000x100000"], 2, r"100000x100000 .*exceeds"),
     ("stdin_raw_truncated_frame", b"\0" * (64 * 48 * 3 + 100),
@@ -299,6 +304,28 @@ def test_bad_stdin(tmp_path: Path, earlier: Callable[[str], Path], case: str, da
                    extra: list[str], code: int, message: str) -> None:
     out = earlier("maps.ndjson")
     check(case, run_cli(["-i", "-", *extra, "--qp-out", str(out)], stdin=data), code, message)
+    assert out.read_text() == EARLIER
+
+
+@pytest.mark.parametrize("case,name,frames", [
+    ("stdin_mp4_faststart_probed", "faststart.mp4", 45),
+    ("stdin_mpegts_probed", "clip.ts", 45),
+    ("stdin_matroska_probed", "clip.mkv", 45),
+])
+def test_containers_on_stdin_are_probed(corpus: dict[str, Path], tmp_path: Path, case: str,
+                                        name: str, frames: int) -> None:
+    maps, stats = tmp_path / "maps.ndjson", tmp_path / "stats.json"
+    check(case, run_cli(["-i", "-", "--qp-out", str(maps), "--stats", str(stats)],
+                        stdin=corpus[name].read_bytes()), 0)
+    assert _records_match_stats(maps, stats) == frames
+
+
+def test_mp4_with_its_index_last_on_stdin_says_why(corpus: dict[str, Path],
+                                                   earlier: Callable[[str], Path]) -> None:
+    out = earlier("maps.ndjson")
+    check("stdin_mp4_moov_at_end", run_cli(["-i", "-", "--qp-out", str(out)],
+                                           stdin=corpus["moov_last.mp4"].read_bytes()),
+          2, r"index \(moov\) is at its end cannot be read from a pipe.*faststart")
     assert out.read_text() == EARLIER
 
 

@@ -105,7 +105,7 @@ def test_bad_inputs_give_one_line_and_exit_2(media: dict[str, Path], tmp_path: P
 
 
 @pytest.mark.parametrize(("stdin", "args", "message"), [
-    (b"", [], "not a Y4M stream"),
+    (b"", [], "stdin: no data (empty input)"),
     (b"YUV4MPEG2 W16 H16 F30:1 C420jpeg\n", [], "no video frames"),
     (b"\x00" * 100, ["--input-format", "rawvideo", "--size", "8x8"], "truncated raw frame 0"),
     (b"", ["--input-format", "rawvideo", "--size", "8by8"], "WIDTHxHEIGHT"),

@@ -8,6 +8,7 @@ the input at once, so a missing file or an unreadable stream is reported before 
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import re
@@ -553,6 +554,64 @@ def _raw_to_rgb(data: bytes, width: int, height: int, pix_fmt: str) -> np.ndarra
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
 
+class _Replay(io.RawIOBase):
+    """A pipe whose first bytes were already read (to probe it), handed out again first."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _probe_stdin(pipe: BinaryIO) -> Source:
+    """Y4M by its signature, anything else (MPEG-TS, MKV, faststart MP4 ...) by FFmpeg's probe."""
+    head = _read_exact(pipe, len(b"YUV4MPEG2"))
+    if not head:
+        raise InputError("stdin: no data (empty input)")
+    replay = io.BufferedReader(_Replay(head, pipe))
+    if head.startswith(b"YUV4MPEG2"):
+        return Y4mSource(replay)
+    mp4 = head[4:8] == b"ftyp"
+    try:
+        return _PipeSource(replay, mp4=mp4)
+    except InputError as exc:
+        if mp4:
+            raise InputError(_MP4_ON_A_PIPE) from exc
+        raise InputError(
+            f"{exc} (for raw frames pass --input-format rawvideo --size WxH --pix-fmt "
+            "rgb24|yuv420p)") from exc
+
+
+_MP4_ON_A_PIPE = ("stdin: an MP4 whose index (moov) is at its end cannot be read from a pipe; "
+                  "remux it with ffmpeg -movflags +faststart, or send MPEG-TS/Matroska")
+
+
+class _PipeSource(PyAVSource):
+    """A container on stdin found by FFmpeg's probe; says why an MP4 fails on a pipe."""
+
+    def __init__(self, pipe: BinaryIO, *, mp4: bool) -> None:
+        self._mp4 = mp4
+        super().__init__(pipe, name="stdin")
+
+    def _decode_error(self, exc: BaseException) -> Exception:
+        if self._mp4 and self.frames_read == 0:
+            return InputError(_MP4_ON_A_PIPE)
+        return super()._decode_error(exc)
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``"640x360"`` -> ``(640, 360)``; ConfigError otherwise."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
@@ -591,8 +650,10 @@ def open_source(
             if size is None:
                 raise ConfigError("raw frames on stdin need --size WxH (and --pix-fmt)")
             source = RawSource(pipe, size=size, pix_fmt=pix_fmt or "rgb24", fps=fps)
-        elif input_format in (None, "y4m", "yuv4mpegpipe"):
+        elif input_format in ("y4m", "yuv4mpegpipe"):
             source = Y4mSource(pipe)
+        elif input_format is None:
+            source = _probe_stdin(pipe)
         else:
             source = PyAVSource(pipe, name="stdin", input_format=input_format)
     elif spec.startswith("synth://"):
