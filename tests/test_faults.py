@@ -369,7 +369,47 @@ def test_credentials_never_printed_connection_refused(case: str, userinfo: str,
 def test_credentials_in_an_http_url_query() -> None:
     url = f"http://127.0.0.1:{free_port()}/v.mp4?access_token=s3cr3tT0k&sig=s1gn4ture"
     check("http_query_token", run_cli(["-i", url, "--open-timeout", "3"], verbose=True),
-          2, r"access_token=\*\*\*", secrets=("s3cr3tT0k", "s1gn4ture"))
+          1, r"access_token=\*\*\*.*Connection refused", secrets=("s3cr3tT0k", "s1gn4ture"))
+
+
+@pytest.fixture
+def silent_server():  # type: ignore[no-untyped-def]
+    """A TCP server on 127.0.0.1 that accepts every connection and never sends a byte."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    accepted: list[socket.socket] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    done.set()
+    thread.join(5)
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+@pytest.mark.parametrize("scheme", ["rtsp", "http", "tcp"])
+def test_a_server_that_never_answers_is_a_named_timeout(silent_server: int, scheme: str) -> None:
+    url = f"{scheme}://u:s1lentpw@127.0.0.1:{silent_server}/x" if scheme != "tcp" else \
+        f"tcp://127.0.0.1:{silent_server}"
+    started = time.monotonic()
+    result = run_cli(["-i", url, "--open-timeout", "2", "--reconnect-timeout", "0"])
+    check(f"silent_tcp_server_{scheme}", result, 1,
+          r"timed out: no answer within --open-timeout 2 s", secrets=("s1lentpw",))
+    assert time.monotonic() - started < 20
 
 
 rtsp_only = pytest.mark.skipif(not gst_available(), reason="GstRtspServer (Debian) not installed")

@@ -177,6 +177,7 @@ class PyAVSource(Source):
     def _open(self) -> Any:
         """Open the container and check it has a video stream (errors name the input)."""
         av = _import_av()
+        started = time.monotonic()
         try:
             container = av.open(
                 self._target,
@@ -184,13 +185,14 @@ class PyAVSource(Source):
                 options=self._options,
                 timeout=self._timeout,
             )
-        except av.error.FileNotFoundError as exc:
-            raise InputNotFoundError(f"{self._name}: no such file or device") from exc
-        except av.error.EOFError as exc:
-            raise InputError(f"{self._name}: no video frames (ends before the first one)") from exc
-        except av.error.InvalidDataError as exc:
-            raise InputError(f"{self._name}: not a video FFmpeg can read ({exc.strerror})") from exc
-        except (av.error.FFmpegError, OSError) as exc:
+        except av.error.FFmpegError as exc:
+            if self._timed_out(exc, time.monotonic() - started):
+                raise SourceError(
+                    f"{self._name}: timed out: no answer within --open-timeout "
+                    f"{self._timeout[0]:g} s (gave up after {time.monotonic() - started:.1f} s)"
+                ) from exc
+            raise self._classify_open_error(av, exc) from exc
+        except OSError as exc:
             raise self._open_error(exc) from exc
         if not container.streams.video:
             container.close()
@@ -199,6 +201,24 @@ class PyAVSource(Source):
         if not self.info_live_hint:
             stream.thread_type = "AUTO"
         return container
+
+    def _timed_out(self, exc: BaseException, elapsed: float) -> bool:
+        """Was this failure PyAV's timeout (its interrupt callback, or the time it took)?"""
+        if self._timeout is None:
+            return False
+        av = _import_av()
+        return (isinstance(exc, (av.error.ExitError, av.error.TimeoutError))
+                or elapsed >= 0.9 * self._timeout[0])
+
+    def _classify_open_error(self, av: Any, exc: BaseException) -> Exception:
+        """The error for a failed open that is not a timeout."""
+        if isinstance(exc, av.error.FileNotFoundError):
+            return InputNotFoundError(f"{self._name}: no such file or device")
+        if isinstance(exc, av.error.EOFError):
+            return InputError(f"{self._name}: no video frames (ends before the first one)")
+        if isinstance(exc, av.error.InvalidDataError):
+            return InputError(f"{self._name}: not a video FFmpeg can read ({exc.strerror})")
+        return self._open_error(exc)
 
     #: frame threading adds frames of delay: only for sources that are not live
     info_live_hint = False
@@ -246,6 +266,10 @@ class PyAVSource(Source):
 
     def _decode_error(self, exc: BaseException) -> Exception:
         text = redact_url(getattr(exc, "strerror", None) or str(exc))
+        if self._timeout is not None and isinstance(exc, (_import_av().error.ExitError,
+                                                          _import_av().error.TimeoutError)):
+            return SourceError(f"{self._name}: timed out: no data within --read-timeout "
+                               f"{self._timeout[1]:g} s after {self.frames_read} frames")
         return InputError(f"{self._name}: decode error after {self.frames_read} frames ({text})")
 
     def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
@@ -292,6 +316,9 @@ class RtspSource(PyAVSource):
 
     def _decode_error(self, exc: BaseException) -> Exception:
         text = redact_url(getattr(exc, "strerror", None) or str(exc))
+        if isinstance(exc, (_import_av().error.ExitError, _import_av().error.TimeoutError)):
+            return SourceError(f"{self._name}: stream failed (timed out: no data within "
+                               f"--read-timeout {self._timeout[1]:g} s)")  # type: ignore[index]
         return SourceError(f"{self._name}: stream failed ({text})")
 
     def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
@@ -330,6 +357,15 @@ class RtspSource(PyAVSource):
             self.reconnects += 1
             log.info("reconnected to %s (reconnect %d)", self._name, self.reconnects)
             return
+
+
+class UrlSource(PyAVSource):
+    """A network URL FFmpeg opens itself (``http://``, ``tcp://``, ``srt://`` ...): a failure to
+    connect is the network's, not the caller's (:class:`SourceError`, exit 1)."""
+
+    def _open_error(self, exc: BaseException) -> Exception:
+        text = redact_url(getattr(exc, "strerror", None) or str(exc))
+        return SourceError(f"{self._name}: cannot open ({text})")
 
 
 class V4L2Source(PyAVSource):
@@ -668,7 +704,7 @@ def open_source(
     elif spec.startswith("/dev/video"):
         source = V4L2Source(spec, size=size, fps=fps)
     elif re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", spec):
-        source = PyAVSource(
+        source = UrlSource(
             spec, name=redact_url(spec), live=True, input_format=input_format,
             timeout=(open_timeout, read_timeout),
         )
