@@ -636,3 +636,47 @@ def test_a_stuck_drain_is_cut_after_the_drain_timeout(tmp_path: Path) -> None:
     check("sigint_with_a_stuck_source", result, 130)
     assert time.monotonic() - started < 15
     assert maps.exists()  # finished (committed) with what was done
+
+
+# ---------------------------------------------------------------------------------- resources
+def _threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def _get_metrics(port: int, tries: int = 100) -> bytes:
+    import urllib.request
+
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                return r.read()
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"/metrics on port {port} never answered")
+
+
+def test_500_idle_metrics_connections_cost_a_bounded_number_of_threads() -> None:
+    import signal
+
+    from rt_saliency.stream.metrics_http import MAX_CONNECTIONS
+
+    port = free_port()
+    proc = _start(["-i", "synth://64x48?frames=0&live=1", "--metrics-port", str(port)])
+    try:
+        assert b"rt_saliency_maps_total" in _get_metrics(port)
+        base = _threads(proc.pid)
+        conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(500)]
+        time.sleep(1.5)
+        peak = _threads(proc.pid)
+        for conn in conns:
+            conn.close()
+        assert b"rt_saliency_maps_total" in _get_metrics(port)  # still serving
+    finally:
+        proc.send_signal(signal.SIGINT)
+        result = _finish(proc)
+    check("metrics_500_idle_connections", result, 0)
+    assert peak - base <= MAX_CONNECTIONS + 1, (base, peak)
+    ROWS[-1]["message"] = f"(served) threads {base} -> {peak} with 500 idle connections"
