@@ -29,6 +29,9 @@ IDLE_TIMEOUT_S = 5.0
 class _BoundedHTTPServer(HTTPServer):
     """``HTTPServer`` with one thread per connection, at most ``max_connections`` of them."""
 
+    #: listen backlog: a burst of connections waits in the kernel, not in SYN retries
+    request_queue_size = 128
+
     def __init__(self, address: tuple[str, int], handler: Any, max_connections: int) -> None:
         super().__init__(address, handler)
         self._slots = threading.BoundedSemaphore(max_connections)
