@@ -48,6 +48,10 @@ class WeightsError(UserError, ValueError):
     """A checkpoint or weights file is missing, unreadable, or does not fit the model."""
 
 
+class GraphError(WeightsError):
+    """An exported graph (ONNX file, TensorRT engine) is empty, corrupt or not one of ours."""
+
+
 class BackendUnavailableError(RtSaliencyError, ImportError):
     """An inference backend (TensorRT, ONNX Runtime, CUDA ...) cannot be loaded here."""
 
@@ -60,8 +64,22 @@ class SourceError(RtSaliencyError, IOError):
     """A video source failed while open (connection lost, device gone, decode error)."""
 
 
+class OutputError(RtSaliencyError, OSError):
+    """An output (file, folder, pipe) cannot be written: disk full, permission, device error.
+
+    ``errno`` is the one of the first failure; earlier outputs at the same path are kept.
+    """
+
+
 class EncoderError(RtSaliencyError, RuntimeError):
     """The video encoder or muxer failed."""
+
+
+class DrainTimeoutError(RtSaliencyError, TimeoutError):
+    """After a stop signal the pipeline did not drain in time and was stopped at once (the
+    outputs were finished with the maps made until then)."""
+
+    exit_code = 130
 
 
 class PipelineError(RtSaliencyError, RuntimeError):

@@ -7,13 +7,15 @@ into a video file with PyAV.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
 import cv2
 import numpy as np
 
-from rt_saliency.errors import EncoderError, InputError
+from rt_saliency.atomic import AtomicTarget, output_error
+from rt_saliency.errors import EncoderError, InputError, RtSaliencyError
 
 #: panel height of the preview; panels keep the source aspect ratio
 DEFAULT_PANEL_HEIGHT = 240
@@ -76,7 +78,12 @@ def render_preview(
 
 
 class PreviewWriter:
-    """Write preview images to a video file (H.264 via PyAV's own encoder) as they come."""
+    """Write preview images to a video file (H.264 via PyAV's own encoder) as they come.
+
+    The file is written under a temporary name and renamed into place by a successful
+    :meth:`close` (an earlier preview survives a failed run).  The first failure (disk full,
+    encoder error) is raised once, as :class:`OutputError` or :class:`EncoderError`.
+    """
 
     def __init__(self, path: str | Path, fps: float = 25.0, crf: int = 26) -> None:
         self.path = Path(path)
@@ -84,6 +91,8 @@ class PreviewWriter:
         self.crf = crf
         self._container = None
         self._stream = None
+        self._atomic: AtomicTarget | None = None
+        self._error: RtSaliencyError | None = None
         self.frames = 0
 
     def __enter__(self) -> PreviewWriter:
@@ -95,37 +104,88 @@ class PreviewWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self.close(ok=exc_type is None)
+
+    def _failed(self, exc: BaseException) -> RtSaliencyError:
+        """Remember the first failure (as one of ours) and return it."""
+        if self._error is None:
+            if isinstance(exc, OSError) and getattr(exc, "errno", None):
+                self._error = output_error(self.path, exc)
+            else:
+                self._error = EncoderError(f"preview {self.path}: {exc}")
+            self._error.__cause__ = exc
+        return self._error
+
+    def _open(self, width: int, height: int) -> None:
+        import av
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._atomic = AtomicTarget(self.path)
+            # the format follows the target's extension (the temporary name keeps it)
+            self._container = av.open(str(self._atomic.path), mode="w",
+                                      format=None if self._atomic.path.suffix else "mp4")
+            rate = Fraction(self.fps).limit_denominator(1001)
+            self._stream = self._container.add_stream("libx264", rate=rate)
+            self._stream.width = width - width % 2
+            self._stream.height = height - height % 2
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+        except (av.FFmpegError, OSError) as exc:
+            self._release()
+            raise EncoderError(f"cannot open preview file {self.path}: {exc}") from exc
 
     def write(self, image: np.ndarray) -> None:
         """Append one RGB uint8 image; the first one fixes the video size."""
         import av
-        from fractions import Fraction
 
+        if self._error is not None:
+            raise self._error
         height, width = image.shape[:2]
         if self._container is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._container = av.open(str(self.path), mode="w")
-                rate = Fraction(self.fps).limit_denominator(1001)
-                self._stream = self._container.add_stream("libx264", rate=rate)
-                self._stream.width = width - width % 2
-                self._stream.height = height - height % 2
-                self._stream.pix_fmt = "yuv420p"
-                self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
-            except (av.FFmpegError, OSError) as exc:
-                raise EncoderError(f"cannot open preview file {self.path}: {exc}") from exc
+            self._open(width, height)
         even = np.ascontiguousarray(image[: self._stream.height, : self._stream.width])
         frame = av.VideoFrame.from_ndarray(even, format="rgb24")
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except (av.FFmpegError, OSError) as exc:
+            raise self._failed(exc) from exc
         self.frames += 1
 
-    def close(self) -> None:
-        """Flush the encoder and close the file (idempotent)."""
-        if self._container is None:
+    def _release(self) -> None:
+        """Close the container whatever state it is in (errors already recorded)."""
+        container, self._container = self._container, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # noqa: BLE001 - a second failure of a file already failed
+                pass
+
+    def close(self, ok: bool = True) -> None:
+        """Flush the encoder, close the file and rename it into place (idempotent); with
+        ``ok=False`` or after a failure the earlier file stays and the new one is kept as
+        ``PATH.partial``."""
+        import av
+
+        if self._container is None and self._atomic is None:
             return
-        for packet in self._stream.encode(None):
-            self._container.mux(packet)
-        self._container.close()
-        self._container = None
+        first_here: RtSaliencyError | None = None
+        if self._container is not None and self._error is None:
+            container, self._container = self._container, None
+            try:
+                for packet in self._stream.encode(None):
+                    container.mux(packet)
+                container.close()
+            except (av.FFmpegError, OSError) as exc:
+                first_here = self._failed(exc)
+                self._container = container
+        self._release()
+        atomic, self._atomic = self._atomic, None
+        if atomic is not None:
+            if ok and self._error is None:
+                atomic.commit()
+            else:
+                atomic.discard()
+        if first_here is not None:
+            raise first_here

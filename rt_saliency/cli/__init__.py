@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from rt_saliency import __version__
@@ -76,17 +78,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     try:
         status = args.func(args)
+        status = EXIT_OK if status is None else int(status)
     except RtSaliencyError as exc:
-        print(f"rt-saliency: error: {redact_url(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+        print(f"rt-saliency: error: {_one_line(redact_url(str(exc)))}", file=sys.stderr)
+        status = exc.exit_code
     except KeyboardInterrupt:
         print("rt-saliency: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        status = EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of stdout went away (``| head``): not an error of ours.
-        sys.stderr.close()
-        return EXIT_OK
+        status = EXIT_OK
+    except MemoryError as exc:
+        print(f"rt-saliency: error: out of memory{f' ({exc})' if str(exc) else ''}",
+              file=sys.stderr)
+        status = EXIT_FAILURE
     except Exception:  # noqa: BLE001 - anything else is our bug: show it in full
         log.exception("internal error (please report it with the traceback above)")
-        return EXIT_INTERNAL
-    return EXIT_OK if status is None else int(status)
+        status = EXIT_INTERNAL
+    _release_stdout()
+    if argv is None and _stuck_pipeline_threads():
+        # a stage blocked in a read (an idle stdin) cannot be joined; the interpreter's own
+        # shutdown would abort on the stream lock it holds, so leave without it
+        sys.stderr.flush()
+        os._exit(status)
+    return status
+
+
+def _stuck_pipeline_threads() -> bool:
+    return any(t.name.startswith("rts-") and t.is_alive() for t in threading.enumerate())
+
+
+def _one_line(text: str) -> str:
+    """Errors are reported on one line (an FFmpeg message may carry newlines)."""
+    return " ".join(text.split())
+
+
+def _release_stdout() -> None:
+    """Flush stdout now; if its reader left or its disk is full, point it at /dev/null so the
+    interpreter's own flush at exit cannot print a second error."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass

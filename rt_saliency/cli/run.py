@@ -1,8 +1,9 @@
 """``rt-saliency run``: the streaming daemon -- one QP-offset map per input frame.
 
 Exit status (see ``rt_saliency/cli/__init__.py``): 0 the stream ended (or SIGINT/SIGTERM
-drained it cleanly); 1 a run-time failure (backend, encoder, lost RTSP stream); 2 a bad option
-or input (missing file, unreadable or empty video); 130 a second signal before the drain ended.
+drained it cleanly, however many times it came); 1 a run-time failure (backend, encoder, lost RTSP
+stream, full disk); 2 a bad option or input (missing file, unreadable or empty video); 130 the
+drain after a signal outlasted --drain-timeout (outputs are finished with the maps made so far).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from typing import Any
 from rt_saliency.errors import (
     BackendUnavailableError,
     ConfigError,
+    DrainTimeoutError,
+    OutputError,
     PipelineError,
     RtSaliencyError,
 )
@@ -128,6 +130,9 @@ def register(subparsers: Any) -> None:
     out.add_argument("--ring-size", type=_positive_int, default=8,
                      help="capacity of each ring buffer between stages")
     out.add_argument("--no-table", action="store_true", help="do not print the stats table")
+    out.add_argument("--drain-timeout", type=_seconds, default=10.0,
+                     help="after SIGINT/SIGTERM, seconds to finish the frames already read "
+                     "before stopping at once (default 10; repeated signals change nothing)")
     p.set_defaults(func=run)
 
 
@@ -145,11 +150,7 @@ def open_predictor(backend: str, *, weights: str | None, engine_dir: str | None,
 
 def run(args: argparse.Namespace) -> int:
     """Open the input, the predictor and the sinks; stream until the end or a signal."""
-    from rt_saliency.stream.metrics_http import MetricsServer
-    from rt_saliency.stream.pipeline import Pipeline
-    from rt_saliency.stream.sinks import EncoderSink, MapFileSink, NdjsonSink, PreviewSink
-    from rt_saliency.stream.sources import open_source, parse_size
-    from rt_saliency.stream.stats import StreamStats
+    from rt_saliency.stream.sources import parse_size
 
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise ConfigError(f"--metrics-port must be 0..65535, got {args.metrics_port}")
@@ -162,7 +163,35 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size) if args.size else None
     qp_config = _qp_config(args)
 
+    report: list[Any] = []  # the run's StreamStats, reported after the outputs are closed
+    failed = True
+    try:
+        drained = _stream(args, size, qp_config, report)
+        failed = False
+    finally:
+        if report:
+            _report(report[0], args, failed)
+    if not drained:
+        snap = report[0].snapshot()
+        raise DrainTimeoutError(
+            f"stopped: the drain after the signal outlasted --drain-timeout {args.drain_timeout:g} "
+            f"s; the outputs hold the {snap['maps_out']} maps made of {snap['frames_in']} frames")
+    return 0
+
+
+def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> bool:
+    """Open input, sinks, predictor and pipeline; run it (``report`` receives the stats).
+    False when a signal's drain timed out (the outputs are finished with what was done)."""
+    from rt_saliency.stream.metrics_http import MetricsServer
+    from rt_saliency.stream.pipeline import Pipeline
+    from rt_saliency.stream.shutdown import Shutdown
+    from rt_saliency.stream.sinks import EncoderSink, MapFileSink, NdjsonSink, PreviewSink
+    from rt_saliency.stream.sources import open_source
+    from rt_saliency.stream.stats import StreamStats
+
     with contextlib.ExitStack() as stack:
+        # first: signals are handled (idempotently) until every output below is closed
+        shutdown = stack.enter_context(Shutdown(args.drain_timeout))
         source = stack.enter_context(open_source(
             args.input, input_format=args.input_format, size=size, pix_fmt=args.pix_fmt,
             fps=args.fps, live=args.live, open_timeout=args.open_timeout,
@@ -170,24 +199,6 @@ def run(args: argparse.Namespace) -> int:
         info = source.info
         log.info("input %s: %dx%d, %s fps, %s", info.name, info.width, info.height,
                  f"{info.fps:g}" if info.fps else "unknown", "live" if info.live else "lossless")
-        sinks: list[Any] = []
-        if args.qp_out is not None:
-            if args.qp_format == "ndjson":
-                sink: Any = NdjsonSink(args.qp_out, block=args.block)
-            else:
-                sink = MapFileSink(args.qp_format, args.qp_out, (info.height, info.width),
-                                   block=args.block)
-            stack.callback(sink.close)
-            sinks.append(sink)
-        if args.output is not None:
-            enc = EncoderSink(args.output, info.width, info.height, info.fps or 30.0,
-                              _x264_config(args))
-            stack.callback(enc.close)
-            sinks.append(enc)
-        if args.preview is not None:
-            preview = PreviewSink(args.preview, info.fps or 30.0, qp_range=max(-qp_config.qp_min, qp_config.qp_max))
-            stack.callback(preview.close)
-            sinks.append(preview)
         predictor = open_predictor(args.backend, weights=args.weights,
                                    engine_dir=args.engine_dir, flow_maps=args.flow_maps,
                                    lookahead=args.lookahead, threads=args.threads)
@@ -200,6 +211,29 @@ def run(args: argparse.Namespace) -> int:
         stats = StreamStats(flow_maps=s_used, lookahead=l_used, fps=info.fps,
                             backend=str(getattr(predictor, "name", args.backend)),
                             source=info.name, live=info.live if args.live is None else args.live)
+        report.append(stats)
+        if args.metrics_port is not None:
+            stack.enter_context(MetricsServer(stats, args.metrics_port, args.metrics_host))
+
+        # the outputs open last: a start that fails above leaves every earlier output untouched
+        sinks: list[Any] = []
+        if args.qp_out is not None:
+            if args.qp_format == "ndjson":
+                sink: Any = NdjsonSink(args.qp_out, block=args.block)
+            else:
+                sink = MapFileSink(args.qp_format, args.qp_out, (info.height, info.width),
+                                   block=args.block)
+            stack.push(sink)  # finished on success, the earlier output kept on failure
+            sinks.append(sink)
+        if args.output is not None:
+            enc = EncoderSink(args.output, info.width, info.height, info.fps or 30.0,
+                              _x264_config(args))
+            stack.push(enc)  # finished on success, the earlier output kept on failure
+            sinks.append(enc)
+        if args.preview is not None:
+            preview = PreviewSink(args.preview, info.fps or 30.0, qp_range=max(-qp_config.qp_min, qp_config.qp_max))
+            stack.push(preview)  # finished on success, the earlier output kept on failure
+            sinks.append(preview)
 
         def qp_factory(frame_size: tuple[int, int]) -> Any:
             from rt_saliency.qp import QPMapper
@@ -210,9 +244,7 @@ def run(args: argparse.Namespace) -> int:
                             ring_size=args.ring_size, live=args.live, max_frames=args.max_frames,
                             keep_rgb=args.output is not None or args.preview is not None,
                             stats=stats)
-        if args.metrics_port is not None:
-            stack.enter_context(MetricsServer(stats, args.metrics_port, args.metrics_host))
-        stack.enter_context(_drain_on_signals(pipeline))
+        shutdown.attach(pipeline)
         try:
             pipeline.run()
         except PipelineError as exc:
@@ -222,12 +254,22 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(cause, RtSaliencyError):
                 exc.exit_code = cause.exit_code  # a bad input found mid-stream is still exit 2
             raise
-        finally:
-            if args.stats:
-                stats.write_json(args.stats)
-            if not args.no_table and not getattr(args, "quiet", False):
-                print(stats.table(), file=sys.stderr)
-    return 0
+        shutdown.finished()
+    return not shutdown.timed_out
+
+
+def _report(stats: Any, args: argparse.Namespace, failed: bool) -> None:
+    """Write --stats and print the table once every output is closed.  After a failed run a
+    stats file that cannot be written is only a warning: the run's own error is reported."""
+    if args.stats:
+        try:
+            stats.write_json(args.stats)
+        except OutputError as exc:
+            if not failed:
+                raise
+            log.warning("%s", exc)
+    if not args.no_table and not getattr(args, "quiet", False):
+        print(stats.table(), file=sys.stderr)
 
 
 def _qp_config(args: argparse.Namespace) -> Any:
@@ -247,27 +289,3 @@ def _x264_config(args: argparse.Namespace) -> Any:
     rate = ({"bitrate": args.bitrate, "crf": None} if args.bitrate is not None
             else {"crf": 23.0 if args.crf is None else args.crf})
     return X264Config(preset=args.preset, tune=args.tune, keyint=args.keyint, **rate)
-
-
-@contextlib.contextmanager
-def _drain_on_signals(pipeline: Any) -> Any:
-    """First SIGINT/SIGTERM: stop reading and flush; a second one: KeyboardInterrupt (exit 130)."""
-    received = []
-
-    def handler(signum: int, _frame: Any) -> None:
-        if received:
-            raise KeyboardInterrupt
-        received.append(signum)
-        log.warning("signal %d: draining (send it again to abort)", signum)
-        pipeline.stop()
-
-    try:
-        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        for sig, previous in old.items():
-            signal.signal(sig, previous)

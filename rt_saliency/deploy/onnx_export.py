@@ -24,6 +24,7 @@ from torch import nn
 
 from rt_saliency import __version__
 from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, describe, graph_outputs, graph_specs
+from rt_saliency.errors import GraphError
 from rt_saliency.runtime.base import TensorSpec
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
 
@@ -206,15 +207,24 @@ def export_onnx(
 
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The ``metadata_props`` of an ONNX file as a dict (without loading the weights)."""
-    import onnx
+    return {entry.key: entry.value for entry in _load_proto(path).metadata_props}
 
-    proto = onnx.load(str(path), load_external_data=False)
-    return {entry.key: entry.value for entry in proto.metadata_props}
+
+def _load_proto(path: str | Path) -> Any:
+    """The ModelProto of an ONNX file (weights not loaded); :class:`GraphError` when the file is
+    empty, truncated or not ONNX."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise GraphError(f"{path}: not an ONNX graph (corrupt or truncated protobuf)") from exc
+    if not proto.graph.node:
+        raise GraphError(f"{path}: not an ONNX graph (empty file or no graph in it)")
+    return proto
 
 
 def graph_ops(path: str | Path) -> set[str]:
     """The set of op types in an ONNX file's main graph."""
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    return {node.op_type for node in proto.graph.node}
+    return {node.op_type for node in _load_proto(path).graph.node}

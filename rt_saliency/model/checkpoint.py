@@ -48,6 +48,17 @@ def save_checkpoint(
     return path
 
 
+
+def _check_magic(path: str | Path) -> None:
+    """Refuse files that are neither torch's zip format nor a pickle before unpickling them."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        raise WeightsError(f"{path} is not a checkpoint (empty file)")
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise WeightsError(f"{path} is not a PyTorch checkpoint (neither a zip archive nor a "
+                           "pickle)")
+
 def read_checkpoint(
     path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
 ) -> dict[str, Any]:
@@ -55,15 +66,19 @@ def read_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise InputNotFoundError(f"checkpoint not found: {path}")
+    _check_magic(path)
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        # torch's own text suggests weights_only=False: never pass that advice on
+        detail = [ln.strip() for ln in str(exc).splitlines() if "WeightsUnpickler" in ln]
         raise WeightsError(
             f"{path} is not a weights-only checkpoint (it holds objects that are not tensors or "
-            f"plain values, refused for safety): {str(exc).splitlines()[0]}"
+            f"plain values, refused for safety){': ' + detail[0] if detail else ''}"
         ) from exc
     except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on a garbage file
-        raise WeightsError(f"{path} is not a readable checkpoint: {exc}") from exc
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise WeightsError(f"{path} is not a readable checkpoint ({text})") from exc
     if not isinstance(data, dict) or "model" not in data or "config" not in data:
         raise WeightsError(f"{path} is not an rt-saliency checkpoint (no 'model'/'config' entries)")
     if data.get("format") != CHECKPOINT_FORMAT:

@@ -19,7 +19,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from rt_saliency.errors import ConfigError, InputError
+from rt_saliency.atomic import AtomicTarget, output_error
+from rt_saliency.errors import ConfigError, InputError, OutputError
 from rt_saliency.qp.mapping import pool_blocks
 
 #: decimals kept in NDJSON (x264 takes fractional offsets; 1/100 QP is far below its rounding)
@@ -36,36 +37,84 @@ def _grid(offsets: np.ndarray) -> np.ndarray:
 
 
 class _FileWriter:
-    """A text/binary sink that is a path, ``-`` (stdout) or an open file object."""
+    """A sink that is a path, ``-`` (stdout) or an open file object.
+
+    A path is written under a temporary name and renamed over the target by a successful
+    :meth:`close` (:class:`~rt_saliency.atomic.AtomicTarget`): a failed run leaves an earlier
+    file as it was.  The first write error (``ENOSPC`` ...) is raised as :class:`OutputError`;
+    :meth:`close` raises only an error it is the first to meet, so the first one is what the
+    caller sees.  A closed pipe stays a ``BrokenPipeError`` (the reader left: not a failure).
+    """
 
     def __init__(self, target: str | Path | IO, binary: bool) -> None:
-        self._owned = False
-        if isinstance(target, (str, Path)):
-            if str(target) == "-":
-                self._fh: IO = sys.stdout.buffer if binary else sys.stdout
-            else:
-                path = Path(target)
-                if path.parent and not path.parent.is_dir():
-                    raise InputError(f"output folder {path.parent} does not exist")
-                self._fh = open(path, "wb" if binary else "w", encoding=None if binary else "utf-8")
-                self._owned = True
+        self._atomic: AtomicTarget | None = None
+        self._error: OutputError | None = None
+        self._closed = False
+        if isinstance(target, (str, Path)) and str(target) == "-":
+            self.name = "stdout"
+            self._fh: IO = sys.stdout.buffer if binary else sys.stdout
+        elif isinstance(target, (str, Path)):
+            self.name = str(target)
+            self._atomic = AtomicTarget(target)
+            try:
+                self._fh = open(self._atomic.path, "wb" if binary else "w",
+                                encoding=None if binary else "utf-8")
+            except OSError as exc:
+                self._atomic.discard()
+                raise output_error(target, exc) from exc
         else:
+            self.name = str(getattr(target, "name", "stream"))
             self._fh = target
 
-    def flush(self) -> None:
-        self._fh.flush()
+    def _guarded(self, fn: Any, *args: Any) -> Any:
+        if self._error is not None:
+            raise self._error
+        try:
+            return fn(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            self._error = output_error(self.name, exc)
+            raise self._error from exc
 
-    def close(self) -> None:
-        if self._owned:
-            self._fh.close()
-        else:
-            self._fh.flush()
+    def _write(self, data: Any) -> None:
+        self._guarded(self._fh.write, data)
+
+    def flush(self) -> None:
+        self._guarded(self._fh.flush)
+
+    def close(self, ok: bool = True) -> None:
+        """Flush and finish; ``ok=False`` (the run failed) keeps an earlier file at the target
+        and what was written as ``TARGET.partial``.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        first_here: OutputError | None = None
+        try:
+            if self._atomic is not None:
+                self._fh.close()
+            elif self._error is None:
+                self._fh.flush()
+        except BrokenPipeError:
+            if self._atomic is None and self._error is None:
+                raise
+        except OSError as exc:
+            if self._error is None:
+                first_here = self._error = output_error(self.name, exc)
+                first_here.__cause__ = exc
+        if self._atomic is not None:
+            if ok and self._error is None:
+                self._atomic.commit()
+            else:
+                self._atomic.discard()
+        if first_here is not None:
+            raise first_here
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(ok=exc_type is None)
 
 
 class NdjsonWriter(_FileWriter):
@@ -82,9 +131,9 @@ class NdjsonWriter(_FileWriter):
         self.flush_each = flush_each
 
     def _emit(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._write(json.dumps(record, separators=(",", ":")) + "\n")
         if self.flush_each:
-            self._fh.flush()
+            self.flush()
 
     def write(self, frame: int, offsets: np.ndarray, pts: int | float | None = None) -> None:
         grid = _grid(offsets)
@@ -121,18 +170,36 @@ def read_ndjson(source: str | Path | IO) -> Iterator[dict[str, Any]]:
 
 
 class NpyWriter:
-    """``DIR/frame_000000.npy``: one float32 (rows, cols) grid a frame, for numpy users."""
+    """``DIR/frame_000000.npy``: one float32 (rows, cols) grid a frame, for numpy users.
+
+    The frames go to a temporary folder beside ``DIR`` that replaces ``DIR`` on a successful
+    :meth:`close` (an earlier ``DIR`` survives a failed run; the failed run's frames are kept in
+    ``DIR.partial``).  The first write error is raised as :class:`OutputError`.
+    """
 
     def __init__(self, directory: str | Path, pattern: str = "frame_{:06d}.npy") -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.pattern = pattern
+        self._atomic = AtomicTarget(self.directory, directory=True)
+        self._error: OutputError | None = None
+        self._closed = False
 
     def path(self, frame: int) -> Path:
+        """Where frame ``frame``'s map is once the writer is closed."""
         return self.directory / self.pattern.format(int(frame))
 
     def write(self, frame: int, offsets: np.ndarray, pts: int | float | None = None) -> None:
-        np.save(self.path(frame), _grid(offsets), allow_pickle=False)
+        grid = _grid(offsets)
+        if self._error is not None:
+            raise self._error
+        buf = io.BytesIO()  # np.save's own short-write error carries no errno
+        np.save(buf, grid, allow_pickle=False)
+        try:
+            with open(self._atomic.path / self.pattern.format(int(frame)), "wb") as fh:
+                fh.write(buf.getbuffer())
+        except OSError as exc:
+            self._error = output_error(self.path(frame), exc)
+            raise self._error from exc
 
     def read(self, frame: int) -> np.ndarray:
         path = self.path(frame)
@@ -140,14 +207,21 @@ class NpyWriter:
             raise InputError(f"no map for frame {frame} at {path}")
         return np.load(path, allow_pickle=False)
 
-    def close(self) -> None:
-        pass
+    def close(self, ok: bool = True) -> None:
+        """Put the folder in place (``ok``) or keep the earlier one (see the class doc)."""
+        if self._closed:
+            return
+        self._closed = True
+        if ok and self._error is None:
+            self._atomic.commit()
+        else:
+            self._atomic.discard()
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(ok=exc_type is None)
 
 
 #: Kvazaar ``--roi`` file kinds; Kvazaar itself picks binary for ``.bin`` and text otherwise
@@ -196,11 +270,9 @@ class KvazaarRoiWriter(_FileWriter):
         rows, cols = grid.shape
         values = np.clip(np.rint(grid), -51, 51).astype(np.int8)
         if self.format == "binary":
-            self._fh.write(struct.pack("<ii", cols, rows))
-            self._fh.write(values.tobytes(order="C"))
+            self._write(struct.pack("<ii", cols, rows) + values.tobytes(order="C"))
         else:
-            self._fh.write(f"{cols} {rows}\n" + " ".join(map(str, values.ravel().tolist()))
-                           + "\n")
+            self._write(f"{cols} {rows}\n" + " ".join(map(str, values.ravel().tolist())) + "\n")
 
 
 def read_kvazaar_roi(source: str | Path | bytes, format: str | None = None) -> list[np.ndarray]:
@@ -326,7 +398,7 @@ class SvtAv1RoiWriter(_FileWriter):
 
     def write(self, frame: int, offsets: np.ndarray, pts: int | float | None = None) -> None:
         values = self.superblocks(offsets)
-        self._fh.write(f"{int(frame)} " + " ".join(map(str, values.ravel().tolist())) + "\n")
+        self._write(f"{int(frame)} " + " ".join(map(str, values.ravel().tolist())) + "\n")
 
 
 def read_svtav1_roi(source: str | Path | IO, frame_size: tuple[int, int]) -> dict[int, np.ndarray]:

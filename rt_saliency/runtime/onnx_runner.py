@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rt_saliency.errors import BackendUnavailableError, InputNotFoundError
+from rt_saliency.errors import BackendUnavailableError, GraphError, InputNotFoundError
 from rt_saliency.runtime.base import Runner, TensorSpec
 
 _ORT_DTYPES = {
@@ -22,6 +22,12 @@ PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
 }
+
+
+def _first_line(exc: BaseException) -> str:
+    """ORT's message without its ``[ONNXRuntimeError] : 2 : INVALID_ARGUMENT :`` prefix."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.rsplit(" : ", 1)[-1].strip()
 
 
 class OnnxRunner(Runner):
@@ -68,14 +74,22 @@ class OnnxRunner(Runner):
             providers[0] = ("CUDAExecutionProvider", {"device_id": int(device.split(":")[1])})
         self.path = path
         self.device = device
-        self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        if path.stat().st_size == 0:
+            raise GraphError(f"{path}: empty file, not an ONNX graph")
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=options,
+                                                 providers=providers)
+        except Exception as exc:  # noqa: BLE001 - ORT's pybind errors have no common base
+            raise GraphError(f"{path}: ONNX Runtime cannot load it ({_first_line(exc)})") from exc
         self._specs = {}
         for node in self._session.get_inputs():
             shape = tuple(node.shape)
             if not all(isinstance(s, int) for s in shape):
-                raise BackendUnavailableError(
+                raise GraphError(
                     f"{path}: input '{node.name}' has a dynamic shape {shape}; export static shapes"
                 )
+            if node.type not in _ORT_DTYPES:
+                raise GraphError(f"{path}: input '{node.name}' has an unsupported type {node.type}")
             self._specs[node.name] = TensorSpec(node.name, shape, np.dtype(_ORT_DTYPES[node.type]))
         self._outputs = tuple(node.name for node in self._session.get_outputs())
 

@@ -26,7 +26,7 @@ from rt_saliency.deploy.engine import (
     load_sidecar,
     runtime_info,
 )
-from rt_saliency.errors import BackendUnavailableError, InputNotFoundError
+from rt_saliency.errors import BackendUnavailableError, GraphError, InputNotFoundError
 from rt_saliency.runtime.base import Runner, TensorSpec
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,13 @@ class TensorRTRunner(Runner):
         self._torch = torch
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
-        self._engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
+        data = engine_path.read_bytes()
+        if not data:
+            raise GraphError(f"{engine_path}: empty file, not a TensorRT engine")
+        self._engine = self._runtime.deserialize_cuda_engine(data)
         if self._engine is None:
-            raise BackendUnavailableError(f"TensorRT could not deserialise {engine_path} (see its log)")
+            raise GraphError(f"TensorRT could not deserialise {engine_path}: corrupt, or built "
+                             "by another TensorRT version (see its log)")
         self._context = self._engine.create_execution_context()
         device = torch.device("cuda", 0)
         self._stream = torch.cuda.Stream(device=device)

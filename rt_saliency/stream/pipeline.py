@@ -176,6 +176,8 @@ class Pipeline:
         self._error: tuple[str, BaseException] | None = None
         self._error_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        #: threads still blocked (a read from an idle pipe) when run() gave up waiting for them
+        self.stuck_threads: list[str] = []
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
@@ -225,6 +227,7 @@ class Pipeline:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 log.warning("thread %s still busy after the pipeline stopped", thread.name)
+                self.stuck_threads.append(thread.name)
 
     def _guard(self, name: str, fn: Callable[[], None]) -> None:
         try:

@@ -30,8 +30,14 @@ class NdjsonSink:
     def write_dropped(self, index: int) -> None:
         self._writer.write_dropped(index)
 
-    def close(self) -> None:
-        self._writer.close()
+    def close(self, ok: bool = True) -> None:
+        self._writer.close(ok)
+
+    def __enter__(self) -> NdjsonSink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(ok=exc_type is None)
 
 
 class CollectSink:
@@ -83,17 +89,27 @@ class EncoderSink:
     def write_dropped(self, index: int) -> None:
         """Nothing to encode: the frame was never processed."""
 
-    def close(self) -> None:
+    def close(self, ok: bool = True) -> None:
+        """Flush the encoder and finish the file (``ok``); after a failure only release it."""
         if self._closed:
             return
         self._closed = True
         try:
-            self._mux.mux(self._enc.flush())
+            if ok:
+                self._mux.mux(self._enc.flush())
+        except BaseException:
+            self._mux.close(ok=False)
+            raise
+        else:
+            self._mux.close(ok=ok)
         finally:
-            try:
-                self._mux.close()
-            finally:
-                self._enc.close()
+            self._enc.close()
+
+    def __enter__(self) -> EncoderSink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(ok=exc_type is None)
 
 
 class PreviewSink:
@@ -118,8 +134,14 @@ class PreviewSink:
     def write_dropped(self, index: int) -> None:
         """Nothing to show: the frame was never processed."""
 
-    def close(self) -> None:
-        self._writer.close()
+    def close(self, ok: bool = True) -> None:
+        self._writer.close(ok)
+
+    def __enter__(self) -> PreviewSink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(ok=exc_type is None)
 
 
 #: ``--qp-format`` choices besides NDJSON, and what ``--qp-out`` names for each
@@ -161,5 +183,11 @@ class MapFileSink:
         if self.format != "npy":
             self._writer.write(index, self._zeros)
 
-    def close(self) -> None:
-        self._writer.close()
+    def close(self, ok: bool = True) -> None:
+        self._writer.close(ok)
+
+    def __enter__(self) -> MapFileSink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(ok=exc_type is None)

@@ -8,6 +8,7 @@ the input at once, so a missing file or an unreadable stream is reported before 
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import re
@@ -22,13 +23,27 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from rt_saliency.errors import ConfigError, InputError, InputNotFoundError, SourceError
-from rt_saliency.redact import redact_url
+from rt_saliency.redact import redact_url, register_url
 from rt_saliency.stream.frames import Frame, StreamInfo
 
 log = logging.getLogger(__name__)
 
 #: pixel formats accepted for raw frames on stdin
 RAW_PIX_FMTS: tuple[str, ...] = ("rgb24", "yuv420p")
+#: largest frame a raw or Y4M stream may declare (8192x8192 pixels: 8K UHD fits, with room);
+#: a larger header is a mistake or an attack, and would only end in an out-of-memory error
+MAX_FRAME_PIXELS = 8192 * 8192
+
+
+def check_frame_size(width: int, height: int, what: str) -> None:
+    """Refuse frame sizes no real stream has before any buffer is allocated for them."""
+    if width < 1 or height < 1:
+        raise InputError(f"{what}: frame size {width}x{height} is not positive")
+    if width * height > MAX_FRAME_PIXELS:
+        raise InputError(
+            f"{what}: frame size {width}x{height} ({width * height / 1e6:.0f} Mpixel, "
+            f"{width * height * 3 / 2**30:.1f} GiB a frame) exceeds the "
+            f"{MAX_FRAME_PIXELS / 1e6:.0f} Mpixel limit (8192x8192)")
 
 
 class Source:
@@ -44,6 +59,8 @@ class Source:
         self.reconnects = 0
         #: reconnection attempts, successful or not (RTSP)
         self.reconnect_attempts = 0
+        #: corrupt packets skipped by the decoder (the frames they held are not in the stream)
+        self.decode_errors = 0
         self.frames_read = 0
 
     def __enter__(self) -> Source:
@@ -81,7 +98,13 @@ class Source:
             self.frames_read += 1
             yield frame
         if self.frames_read == 0 and not self.info.live and not self._stop.is_set():
-            raise InputError(f"{self.info.name}: no video frames")
+            skipped = (f" ({self.decode_errors} corrupt packets skipped: a decode error)"
+                       if self.decode_errors else "")
+            raise InputError(f"{self.info.name}: no video frames{skipped}")
+        expected = self.info.frame_count
+        if expected and self.frames_read < expected and not self._stop.is_set():
+            log.warning("%s: ended after %d of the %d frames its header announces (truncated?)",
+                        self.info.name, self.frames_read, expected)
 
     def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
         raise NotImplementedError
@@ -154,6 +177,7 @@ class PyAVSource(Source):
     def _open(self) -> Any:
         """Open the container and check it has a video stream (errors name the input)."""
         av = _import_av()
+        started = time.monotonic()
         try:
             container = av.open(
                 self._target,
@@ -161,13 +185,14 @@ class PyAVSource(Source):
                 options=self._options,
                 timeout=self._timeout,
             )
-        except av.error.FileNotFoundError as exc:
-            raise InputNotFoundError(f"{self._name}: no such file or device") from exc
-        except av.error.EOFError as exc:
-            raise InputError(f"{self._name}: no video frames (ends before the first one)") from exc
-        except av.error.InvalidDataError as exc:
-            raise InputError(f"{self._name}: not a video FFmpeg can read ({exc.strerror})") from exc
-        except (av.error.FFmpegError, OSError) as exc:
+        except av.error.FFmpegError as exc:
+            if self._timed_out(exc, time.monotonic() - started):
+                raise SourceError(
+                    f"{self._name}: timed out: no answer within --open-timeout "
+                    f"{self._timeout[0]:g} s (gave up after {time.monotonic() - started:.1f} s)"
+                ) from exc
+            raise self._classify_open_error(av, exc) from exc
+        except OSError as exc:
             raise self._open_error(exc) from exc
         if not container.streams.video:
             container.close()
@@ -176,6 +201,24 @@ class PyAVSource(Source):
         if not self.info_live_hint:
             stream.thread_type = "AUTO"
         return container
+
+    def _timed_out(self, exc: BaseException, elapsed: float) -> bool:
+        """Was this failure PyAV's timeout (its interrupt callback, or the time it took)?"""
+        if self._timeout is None:
+            return False
+        av = _import_av()
+        return (isinstance(exc, (av.error.ExitError, av.error.TimeoutError))
+                or elapsed >= 0.9 * self._timeout[0])
+
+    def _classify_open_error(self, av: Any, exc: BaseException) -> Exception:
+        """The error for a failed open that is not a timeout."""
+        if isinstance(exc, av.error.FileNotFoundError):
+            return InputNotFoundError(f"{self._name}: no such file or device")
+        if isinstance(exc, av.error.EOFError):
+            return InputError(f"{self._name}: no video frames (ends before the first one)")
+        if isinstance(exc, av.error.InvalidDataError):
+            return InputError(f"{self._name}: not a video FFmpeg can read ({exc.strerror})")
+        return self._open_error(exc)
 
     #: frame threading adds frames of delay: only for sources that are not live
     info_live_hint = False
@@ -191,18 +234,42 @@ class PyAVSource(Source):
             finally:
                 self._container = None
 
+    #: consecutive corrupt packets after which the input is given up as undecodable
+    MAX_CONSECUTIVE_DECODE_ERRORS = 25
+
     def _decode(self, container: Any) -> Iterator[tuple[np.ndarray, float | None]]:
+        """Decode the first video stream; a corrupt packet is skipped (and counted in
+        :attr:`decode_errors`) as FFmpeg itself does, unless too many fail in a row."""
         av = _import_av()
+        stream = container.streams.video[0]
+        consecutive = 0
         try:
-            for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="rgb24"), frame.time
-                if self._stop.is_set():
-                    return
+            for packet in container.demux(stream):
+                try:
+                    frames = stream.codec_context.decode(packet)
+                except av.error.InvalidDataError as exc:
+                    self.decode_errors += 1
+                    consecutive += 1
+                    if consecutive >= self.MAX_CONSECUTIVE_DECODE_ERRORS:
+                        raise self._decode_error(exc) from exc
+                    if self.decode_errors == 1:
+                        log.warning("%s: skipping corrupt data after %d frames (%s)", self._name,
+                                    self.frames_read, exc.strerror)
+                    continue
+                consecutive = 0 if frames else consecutive
+                for frame in frames:
+                    yield frame.to_ndarray(format="rgb24"), frame.time
+                    if self._stop.is_set():
+                        return
         except av.error.FFmpegError as exc:
             raise self._decode_error(exc) from exc
 
     def _decode_error(self, exc: BaseException) -> Exception:
         text = redact_url(getattr(exc, "strerror", None) or str(exc))
+        if self._timeout is not None and isinstance(exc, (_import_av().error.ExitError,
+                                                          _import_av().error.TimeoutError)):
+            return SourceError(f"{self._name}: timed out: no data within --read-timeout "
+                               f"{self._timeout[1]:g} s after {self.frames_read} frames")
         return InputError(f"{self._name}: decode error after {self.frames_read} frames ({text})")
 
     def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
@@ -249,6 +316,9 @@ class RtspSource(PyAVSource):
 
     def _decode_error(self, exc: BaseException) -> Exception:
         text = redact_url(getattr(exc, "strerror", None) or str(exc))
+        if isinstance(exc, (_import_av().error.ExitError, _import_av().error.TimeoutError)):
+            return SourceError(f"{self._name}: stream failed (timed out: no data within "
+                               f"--read-timeout {self._timeout[1]:g} s)")  # type: ignore[index]
         return SourceError(f"{self._name}: stream failed ({text})")
 
     def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
@@ -289,6 +359,15 @@ class RtspSource(PyAVSource):
             return
 
 
+class UrlSource(PyAVSource):
+    """A network URL FFmpeg opens itself (``http://``, ``tcp://``, ``srt://`` ...): a failure to
+    connect is the network's, not the caller's (:class:`SourceError`, exit 1)."""
+
+    def _open_error(self, exc: BaseException) -> Exception:
+        text = redact_url(getattr(exc, "strerror", None) or str(exc))
+        return SourceError(f"{self._name}: cannot open ({text})")
+
+
 class V4L2Source(PyAVSource):
     """A V4L2 camera (``/dev/videoN``) through PyAV's ``v4l2`` demuxer."""
 
@@ -323,6 +402,7 @@ class RawSource(Source):
         if pix_fmt not in RAW_PIX_FMTS:
             raise ConfigError(f"--pix-fmt must be one of {', '.join(RAW_PIX_FMTS)}, not {pix_fmt!r}")
         width, height = size
+        check_frame_size(width, height, f"{name} (--size {width}x{height})")
         self._stream = stream
         self._pix_fmt = pix_fmt
         self._frame_bytes = _frame_bytes(width, height, pix_fmt)
@@ -377,6 +457,7 @@ class Y4mSource(Source):
                 raise InputError(f"{name}: bad Y4M header field {item!r}") from exc
         if width <= 0 or height <= 0:
             raise InputError(f"{name}: Y4M header without a frame size")
+        check_frame_size(width, height, f"{name} (Y4M header)")
         if chroma not in self._CHROMA:
             raise InputError(f"{name}: unsupported Y4M colour space C{chroma}")
         self._pix_fmt = self._CHROMA[chroma]
@@ -509,6 +590,64 @@ def _raw_to_rgb(data: bytes, width: int, height: int, pix_fmt: str) -> np.ndarra
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
 
+class _Replay(io.RawIOBase):
+    """A pipe whose first bytes were already read (to probe it), handed out again first."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _probe_stdin(pipe: BinaryIO) -> Source:
+    """Y4M by its signature, anything else (MPEG-TS, MKV, faststart MP4 ...) by FFmpeg's probe."""
+    head = _read_exact(pipe, len(b"YUV4MPEG2"))
+    if not head:
+        raise InputError("stdin: no data (empty input)")
+    replay = io.BufferedReader(_Replay(head, pipe))
+    if head.startswith(b"YUV4MPEG2"):
+        return Y4mSource(replay)
+    mp4 = head[4:8] == b"ftyp"
+    try:
+        return _PipeSource(replay, mp4=mp4)
+    except InputError as exc:
+        if mp4:
+            raise InputError(_MP4_ON_A_PIPE) from exc
+        raise InputError(
+            f"{exc} (for raw frames pass --input-format rawvideo --size WxH --pix-fmt "
+            "rgb24|yuv420p)") from exc
+
+
+_MP4_ON_A_PIPE = ("stdin: an MP4 whose index (moov) is at its end cannot be read from a pipe; "
+                  "remux it with ffmpeg -movflags +faststart, or send MPEG-TS/Matroska")
+
+
+class _PipeSource(PyAVSource):
+    """A container on stdin found by FFmpeg's probe; says why an MP4 fails on a pipe."""
+
+    def __init__(self, pipe: BinaryIO, *, mp4: bool) -> None:
+        self._mp4 = mp4
+        super().__init__(pipe, name="stdin")
+
+    def _decode_error(self, exc: BaseException) -> Exception:
+        if self._mp4 and self.frames_read == 0:
+            return InputError(_MP4_ON_A_PIPE)
+        return super()._decode_error(exc)
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``"640x360"`` -> ``(640, 360)``; ConfigError otherwise."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
@@ -539,6 +678,7 @@ def open_source(
     """
     if not spec:
         raise ConfigError("no input given")
+    register_url(spec)  # its secrets are masked in every later log line and error
     source: Source
     if spec == "-":
         pipe = stdin if stdin is not None else sys.stdin.buffer
@@ -546,8 +686,10 @@ def open_source(
             if size is None:
                 raise ConfigError("raw frames on stdin need --size WxH (and --pix-fmt)")
             source = RawSource(pipe, size=size, pix_fmt=pix_fmt or "rgb24", fps=fps)
-        elif input_format in (None, "y4m", "yuv4mpegpipe"):
+        elif input_format in ("y4m", "yuv4mpegpipe"):
             source = Y4mSource(pipe)
+        elif input_format is None:
+            source = _probe_stdin(pipe)
         else:
             source = PyAVSource(pipe, name="stdin", input_format=input_format)
     elif spec.startswith("synth://"):
@@ -562,7 +704,7 @@ def open_source(
     elif spec.startswith("/dev/video"):
         source = V4L2Source(spec, size=size, fps=fps)
     elif re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", spec):
-        source = PyAVSource(
+        source = UrlSource(
             spec, name=redact_url(spec), live=True, input_format=input_format,
             timeout=(open_timeout, read_timeout),
         )
@@ -576,6 +718,7 @@ def open_source(
         if input_format == "rawvideo":
             if size is None:
                 raise ConfigError("raw video files need --size WxH (and --pix-fmt)")
+            check_frame_size(size[0], size[1], f"{spec} (--size {size[0]}x{size[1]})")
             options = {"video_size": f"{size[0]}x{size[1]}", "pixel_format": pix_fmt or "rgb24"}
             if fps:
                 options["framerate"] = f"{fps:g}"

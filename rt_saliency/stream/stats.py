@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from rt_saliency.atomic import write_text
+
 #: samples kept per series for percentiles
 SAMPLES = 4096
 
@@ -158,10 +160,13 @@ class StreamStats:
                 },
                 "reconnects": getattr(src, "reconnects", 0),
                 "reconnect_attempts": getattr(src, "reconnect_attempts", 0),
+                "decode_errors": getattr(src, "decode_errors", 0),
             }
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.snapshot(), indent=2) + "\n", encoding="utf-8")
+        """The snapshot as JSON at ``path``, atomically (OutputError on failure, an earlier
+        file kept)."""
+        write_text(path, json.dumps(self.snapshot(), indent=2) + "\n")
 
     def table(self) -> str:
         """A human-readable summary for the end of a run."""
