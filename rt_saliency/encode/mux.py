@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
 
+from rt_saliency.atomic import output_error
 from rt_saliency.encode.base import Packet
 from rt_saliency.errors import ConfigError, EncoderError, InputError
 
@@ -102,6 +103,7 @@ class Muxer:
             target = sys.stdout.buffer
         url = is_url(target)
         self._url = str(target) if url else None
+        self._write_failed = False
         if isinstance(target, (str, Path)) and not url:
             path = Path(target)
             if not path.parent.is_dir():
@@ -176,16 +178,25 @@ class Muxer:
             raise ConfigError(f"the FFmpeg PyAV links has no {scheme}:// protocol; use udp:// "
                               "or tcp:// (mpegts) or rtmp:// (flv)") from None
         except av.FFmpegError as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the codec
+                self._write_failed = True
+                raise output_error(self._url or self._final or "output", exc) from exc
             raise EncoderError(f"muxing packet {self.packets} failed: {exc}") from exc
 
-    def close(self) -> None:
+    def close(self, ok: bool = True) -> None:
         """Finish the container (trailer/index), close what this muxer opened, and move a file
-        into place."""
+        into place.  ``ok=False`` (the run failed) or a failed write (reported once, by
+        :meth:`mux`) only cleans up: an earlier file stays where it was."""
+        if self._write_failed or not ok:
+            self.abort()
+            return
         try:
             if self._container is not None:
                 container, self._container = self._container, None
                 try:
                     container.close()
+                except OSError as exc:
+                    raise output_error(self._url or self._final or "output", exc) from exc
                 except Exception as exc:  # noqa: BLE001 - PyAV raises various types at close
                     raise EncoderError(f"finishing the {self.format} output failed: {exc}") \
                         from exc

@@ -607,7 +607,10 @@ class _Replay(io.RawIOBase):
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        data = self._rest.read(len(buffer))
+        # read1: what the pipe has now (one raw read), not a full buffer -- a plain read would
+        # wait for 8 KiB that a slow writer may never send, blocking a header's readline
+        read1 = getattr(self._rest, "read1", None)
+        data = read1(len(buffer)) if read1 is not None else self._rest.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
