@@ -667,6 +667,7 @@ def test_500_idle_metrics_connections_cost_a_bounded_number_of_threads() -> None
     proc = _start(["-i", "synth://64x48?frames=0&live=1", "--metrics-port", str(port)])
     try:
         assert b"rt_saliency_maps_total" in _get_metrics(port)
+        time.sleep(1.5)  # the pipeline's own threads (stages, thread pools) start lazily
         base = _threads(proc.pid)
         conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(500)]
         time.sleep(1.5)
