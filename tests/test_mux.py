@@ -179,3 +179,17 @@ def test_a_protocol_ffmpeg_lacks_is_one_clear_error() -> None:
         with pytest.raises(ConfigError, match="nosuch://"):
             mux.mux(enc.encode(_yuv_frames(1)[0]))
         mux.abort()
+
+
+def test_close_after_a_failed_run_keeps_the_earlier_file(tmp_path: Path) -> None:
+    """``close(ok=False)`` (the run failed) finishes nothing: the earlier file stays as it was."""
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"earlier")
+    with open_encoder("h264", 320, 240, 25, preset="ultrafast", tune="zerolatency",
+                      vfr=False) as enc:
+        mux = Muxer(out, 320, 240, 25)
+        for planes in _yuv_frames(3):
+            mux.mux(enc.encode(planes))
+        mux.close(ok=False)
+    assert out.read_bytes() == b"earlier"
+    assert not list(tmp_path.glob(".out.mp4.*"))  # no temporary file left behind

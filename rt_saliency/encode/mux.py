@@ -180,8 +180,13 @@ class Muxer:
         except av.FFmpegError as exc:
             if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the codec
                 self._write_failed = True
-                raise output_error(self._url or self._final or "output", exc) from exc
+                raise output_error(self._target_name, exc) from exc
             raise EncoderError(f"muxing packet {self.packets} failed: {exc}") from exc
+
+    @property
+    def _target_name(self) -> str:
+        """What an error names: the URL or final file (never a temporary name)."""
+        return str(self._url or self._final or "output")
 
     def close(self, ok: bool = True) -> None:
         """Finish the container (trailer/index), close what this muxer opened, and move a file
@@ -196,7 +201,7 @@ class Muxer:
                 try:
                     container.close()
                 except OSError as exc:
-                    raise output_error(self._url or self._final or "output", exc) from exc
+                    raise output_error(self._target_name, exc) from exc
                 except Exception as exc:  # noqa: BLE001 - PyAV raises various types at close
                     raise EncoderError(f"finishing the {self.format} output failed: {exc}") \
                         from exc
