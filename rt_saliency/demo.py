@@ -5,7 +5,8 @@
 1. generates a short clip with ground-truth fixations (:mod:`rt_saliency.data.synth`) and writes
    it losslessly to ``DIR/input.mkv``;
 2. streams that file through the daemon's pipeline (flow -> predictor -> QP map) with the default
-   backend (the training-free prior without weights);
+   backend (the shipped gaze-trained TP-CMRNet without weights; ``--backend prior`` for the
+   training-free prior);
 3. encodes every frame twice with libx264 at the same target bitrate (ABR): with the saliency
    QP offsets and without them;
 4. writes the QP maps (NDJSON), a side-by-side preview video and PNG, and a Markdown/JSON report

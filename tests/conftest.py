@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One ONNX export cache for the session (inherited by the CLI subprocesses): the shipped
+    weights are exported once per run, and nothing is written to the user's ~/.cache."""
+    root = tmp_path_factory.mktemp("onnx-cache")
+    previous = os.environ.get("RT_SALIENCY_CACHE")
+    os.environ["RT_SALIENCY_CACHE"] = str(root)
+    yield root
+    if previous is None:
+        os.environ.pop("RT_SALIENCY_CACHE", None)
+    else:
+        os.environ["RT_SALIENCY_CACHE"] = previous
 
 
 @pytest.fixture(scope="session")

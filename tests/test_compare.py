@@ -89,7 +89,8 @@ def test_compare_report_on_synthetic_clip(tmp_path, synth_clip) -> None:
 
 
 def test_compare_with_predicted_saliency(tmp_path, synth_clip) -> None:
-    """Without --saliency the maps come from the predictor (the prior), through the pipeline."""
+    """Without --saliency the maps come from the default predictor (the shipped network),
+    through the pipeline."""
     frames, _ = synth_clip
     out = tmp_path / "predicted"
     status = main(["compare", "-i", str(frames), "--crf", "22", "30", "--frames", "12",
@@ -97,7 +98,7 @@ def test_compare_with_predicted_saliency(tmp_path, synth_clip) -> None:
     assert status == 0
     report = json.loads((out / "report.json").read_text())
     assert report["frames"] == 12
-    assert report["weights"]["source"] == "predicted saliency (prior)"
+    assert report["weights"]["source"] == "predicted saliency (tpcmrnet/onnxruntime)"
     assert report["offsets"]["min"] < report["offsets"]["max"]  # the prior's map is not flat
 
 

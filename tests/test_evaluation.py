@@ -139,3 +139,35 @@ def test_evaluate_needs_weights_or_predictor(small_set, capsys) -> None:
 
     assert main(["evaluate", "--data", str(small_set)]) == 2
     assert "--predictor" in capsys.readouterr().err
+
+
+def test_evaluate_gaze_stills_rows_per_backend(tmp_path: Path, capsys) -> None:
+    """Gaze-image roots are scored as stills through the streaming path: one row group per
+    --predictor (the shipped network and the prior) beside the centre bias, per set and pooled."""
+    from rt_saliency.cli import main
+
+    gaze_mini = Path(__file__).parent / "data" / "gaze-mini"
+    out = tmp_path / "stills"
+    status = main(["evaluate", "--data", str(gaze_mini), "--predictor", "auto", "--predictor",
+                   "prior", "--still-frames", "4", "--lookahead", "1", "--out", str(out),
+                   "--no-progress"])
+    assert status == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["images"] == 6
+    rows = {(r["dataset"], r["method"]): r for r in report["rows"]}
+    assert {m for _, m in rows} == {"tpcmrnet/onnxruntime", "prior", "centre bias"}
+    assert {d for d, _ in rows} == {"osie", "eyecrowd_nus", "nus_scene_sun500", "pooled"}
+    for r in report["rows"]:
+        assert all(np.isfinite(r[m]) for m in ("auc_j", "sim", "cc", "nss", "kld"))
+    assert report["predictors"]["tpcmrnet/onnxruntime"]["lookahead"] == 1
+    assert "| pooled | prior | 6 |" in (out / "evaluation.md").read_text()
+    assert "| pooled | prior | 6 |" in capsys.readouterr().out
+
+
+def test_evaluate_refuses_mixed_roots(small_set: Path, capsys) -> None:
+    from rt_saliency.cli import main
+
+    gaze_mini = Path(__file__).parent / "data" / "gaze-mini"
+    assert main(["evaluate", "--data", str(gaze_mini), "--data", str(small_set),
+                 "--predictor", "prior"]) == 2
+    assert "separate runs" in capsys.readouterr().err

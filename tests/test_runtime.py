@@ -21,7 +21,7 @@ from rt_saliency.errors import (
     InputError,
     InputNotFoundError,
 )
-from rt_saliency.model import create_model, save_checkpoint
+from rt_saliency.model import create_model, pretrained, save_checkpoint
 from rt_saliency.runtime.base import TensorSpec, compare_outputs
 from rt_saliency.runtime.network import NetworkPredictor
 from rt_saliency.runtime.onnx_runner import OnnxRunner
@@ -232,29 +232,44 @@ def test_open_predictor_refusals(small, tmp_path: Path) -> None:
         open_predictor("onnxruntime", engine_dir=onnx_dir, flow_maps=FLOW_MAPS, lookahead=2, device="cpu")
     with pytest.raises(InputNotFoundError, match="build-engine"):
         open_predictor("tensorrt", engine_dir=tmp_path, lookahead=LOOKAHEAD)
-    with pytest.raises(ConfigError, match="weights"):
-        open_predictor("torch")
+    with pytest.raises(InputNotFoundError):
+        open_predictor("torch", weights=tmp_path / "missing.pt")
     with pytest.raises(ConfigError):
         open_predictor("nonsense")
     with pytest.raises(InputNotFoundError):
         open_predictor("auto", engine_dir=tmp_path / "missing")
 
 
-def test_open_predictor_auto_without_weights_is_the_prior(caplog: pytest.LogCaptureFixture) -> None:
+def test_open_predictor_without_weights_serves_the_shipped_network(
+        caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RT_SALIENCY_CACHE", str(tmp_path / "cache"))
+    caplog.set_level(logging.INFO, logger="rt_saliency")
+    predictor = open_predictor("auto", lookahead=LOOKAHEAD)
     try:
-        from rt_saliency.prior import PriorPredictor  # noqa: F401
-    except ImportError:
-        pytest.skip("rt_saliency.prior.PriorPredictor not written yet (another engineer's part)")
+        assert isinstance(predictor, StreamPredictor)
+        assert predictor.name == "tpcmrnet/onnxruntime"
+        assert predictor.flow_maps == pretrained.load_pretrained().config.flow_maps
+        lines = [r.getMessage() for r in caplog.records if r.name == "rt_saliency.runtime.registry"]
+        assert any("shipped TP-CMRNet weights" in line for line in lines)
+    finally:
+        predictor.close()
+
+
+def test_open_predictor_auto_without_any_weights_is_the_prior(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package built without the shipped weights still serves maps: the prior, said once."""
+    monkeypatch.setattr(pretrained, "is_available", lambda name=pretrained.DEFAULT_PRETRAINED: False)
     caplog.set_level(logging.INFO, logger="rt_saliency")
     predictor = open_predictor("auto", flow_maps=FLOW_MAPS, lookahead=LOOKAHEAD)
     try:
-        assert isinstance(predictor, StreamPredictor)
         assert "prior" in predictor.name
         assert predictor.flow_maps == FLOW_MAPS
         lines = [r for r in caplog.records if r.name == "rt_saliency.runtime.registry"]
         assert len(lines) == 1 and "training-free saliency prior" in lines[0].getMessage()
     finally:
         predictor.close()
+    with pytest.raises(ConfigError, match="weights"):
+        open_predictor("onnxruntime", flow_maps=FLOW_MAPS, lookahead=LOOKAHEAD)
 
 
 def test_tensorrt_runner_missing_is_loud(tmp_path: Path) -> None:

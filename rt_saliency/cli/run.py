@@ -80,9 +80,11 @@ def register(subparsers: Any) -> None:
                      "(s; 0 = never reconnect)")
     model = p.add_argument_group("model")
     model.add_argument("--backend", choices=BACKENDS, default="auto",
-                       help="inference backend; 'auto' without --weights/--engine-dir uses the "
-                       "training-free prior")
-    model.add_argument("--weights", default=None, help="TP-CMRNet checkpoint (.pt)")
+                       help="inference backend; without --weights/--engine-dir the network backends "
+                       "serve the TP-CMRNet weights shipped in the package (gaze-trained); "
+                       "'prior' is the training-free prior")
+    model.add_argument("--weights", default=None,
+                       help="TP-CMRNet checkpoint (.pt; default: the shipped gaze-trained weights)")
     model.add_argument("--threads", type=_positive_int, default=None,
                        help="intra-op threads of each ONNX Runtime / torch session (default: the "
                        "backend's; 1 suits 2-core machines, where encoder and head run in "

@@ -9,7 +9,13 @@
 * ``"torch"``: the checkpoint ``weights`` run by torch;
 * ``"prior"``: the training-free prior (:mod:`rt_saliency.prior`);
 * ``"auto"``: TensorRT where engines exist and load, else ONNX Runtime (CUDA provider when
-  present), else -- with neither weights nor an engine folder -- the prior, said in one log line.
+  present).
+
+Without weights and without an engine folder, ``auto``, ``onnxruntime`` and ``torch`` serve the
+TP-CMRNet weights shipped in the package (:mod:`rt_saliency.model.pretrained`, hash-checked);
+only a package without them falls back (``auto`` only) to the prior, said in one log line.  On
+ONNX Runtime a checkpoint is exported once into the per-user cache
+(:mod:`rt_saliency.deploy.export_cache`), not at every start.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rt_saliency.deploy.export_cache import cached_onnx
 from rt_saliency.errors import BackendUnavailableError, ConfigError, EngineMismatchError, InputNotFoundError
+from rt_saliency.model import pretrained
 from rt_saliency.runtime.base import Runner
 from rt_saliency.runtime.predictor import StreamPredictor
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
@@ -172,9 +180,18 @@ def open_predictor(
     if backend == "prior":
         return _open_prior(flow_maps, lookahead)
 
-    if backend == "auto" and weights is None and engine_dir is None:
-        log.info("no --weights and no engine folder: using the training-free saliency prior")
-        return _open_prior(flow_maps, lookahead)
+    if weights is None and engine_dir is None:
+        if pretrained.is_available():
+            weights = pretrained.pretrained_path()
+            log.info("serving the shipped TP-CMRNet weights %s (model card %s)",
+                     pretrained.DEFAULT_PRETRAINED, pretrained.get_pretrained().card.name)
+        elif backend == "auto":
+            log.info("no --weights, no engine folder and no shipped weights: using the "
+                     "training-free saliency prior")
+            return _open_prior(flow_maps, lookahead)
+        else:
+            raise ConfigError(f"backend {backend!r} needs --weights or --engine-dir: this "
+                              "package was built without the shipped weights")
 
     if backend in ("tensorrt", "auto") and engine_dir is not None:
         plans = engine_paths(engine_dir, lookahead, precision)
@@ -228,12 +245,10 @@ def open_predictor(
             "ONNX graphs",
             f"export them: rt-saliency export --weights CKPT --lookahead {lookahead} -o {engine_dir}",
         )
-    from rt_saliency.deploy.onnx_export import export_onnx
-
-    model = load_model(weights)  # type: ignore[arg-type]
+    if not Path(weights).is_file():  # type: ignore[arg-type]
+        raise InputNotFoundError(f"weights not found: {weights}")
     with tempfile.TemporaryDirectory(prefix="rt-saliency-onnx-") as tmp:
-        log.info("exporting %s to ONNX for onnxruntime (lookahead %d)", weights, lookahead)
-        result = export_onnx(model, tmp, lookahead=lookahead)
-        # sessions hold the graphs in memory, so the files can go when the folder does
-        pair = _open_pair("onnxruntime", (result.encoder_path, result.head_path), **ort_options)
+        graphs = cached_onnx(weights, lookahead, Path(tmp))  # type: ignore[arg-type]
+        # sessions hold the graphs in memory, so a scratch export can go when its folder does
+        pair = _open_pair("onnxruntime", graphs, **ort_options)
     return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime")
