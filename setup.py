@@ -50,7 +50,7 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "torch>=2.1",
-        "opencv-python-headless>=4.8",
+        "opencv-python-headless>=4.8,<5",  # 5.x ships no CascadeClassifier: the prior's face term
         "av>=14",
         "onnx>=1.15",
         "onnxruntime>=1.17",
@@ -61,6 +61,8 @@ setup(
         "dev": ["pytest>=7", "pytest-timeout>=2.1"],
         "trt": ["tensorrt>=10", "cuda-python>=12"],
         "gpu": ["onnxruntime-gpu>=1.17"],
+        # FP16 ONNX graphs for the numerics benchmark (benchmarks/numerics.py)
+        "bench": ["onnxconverter-common>=1.14"],
     },
     ext_modules=[
         Extension(

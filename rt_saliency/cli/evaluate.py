@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="score a streaming backend instead (with --weights/--engine-dir "
                         "for the network backends; without them the shipped weights); "
                         "repeatable on gaze-image roots, one row per backend")
+    parser.add_argument("--prior-faces", action=argparse.BooleanOptionalAction, default=True,
+                        help="the prior's face term (--predictor prior; default on)")
     parser.add_argument("--engine-dir", default=None, metavar="DIR",
                         help="exported ONNX graphs / TensorRT engines for --predictor")
     parser.add_argument("--lookahead", type=int, default=None,
@@ -97,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
 
         extra = {} if args.lookahead is None else {"lookahead": args.lookahead}
         with open_predictor(args.predictor[0], args.weights, args.engine_dir,
-                            threads=args.threads, **extra) as predictor:
+                            threads=args.threads, prior_faces=args.prior_faces,
+                            **extra) as predictor:
             report = evaluate_predictor(predictor, args.data, opts, progress=progress)
         report["predictor"] = {"backend": args.predictor[0], "name": predictor.name,
                                "flow_maps": predictor.flow_maps,
@@ -136,11 +139,14 @@ def _run_stills(args: argparse.Namespace, progress: bool) -> int:
             weights = None if backend == "prior" else args.weights
             engines = None if backend == "prior" else args.engine_dir
             predictor = stack.enter_context(open_predictor(
-                backend, weights, engines, threads=args.threads, **extra))
+                backend, weights, engines, threads=args.threads, prior_faces=args.prior_faces,
+                **extra))
             label = predictor.name if predictor.name not in methods else f"{predictor.name} ({backend})"
             methods[label] = streaming_predict(predictor, opts.clip_frames)
             described[label] = {"backend": backend, "flow_maps": predictor.flow_maps,
                                 "lookahead": predictor.lookahead}
+            if backend == "prior":
+                described[label]["faces"] = bool(args.prior_faces)
         report = evaluate_stills(methods, args.data, opts, progress=progress)
     report["predictors"] = described
     report["data"] = [str(root) for root in args.data]

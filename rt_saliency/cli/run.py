@@ -85,6 +85,8 @@ def register(subparsers: Any) -> None:
                        "'prior' is the training-free prior")
     model.add_argument("--weights", default=None,
                        help="TP-CMRNet checkpoint (.pt; default: the shipped gaze-trained weights)")
+    model.add_argument("--prior-faces", action=argparse.BooleanOptionalAction, default=True,
+                       help="the prior's face term (--backend prior; default on)")
     model.add_argument("--threads", type=_positive_int, default=None,
                        help="intra-op threads of each ONNX Runtime / torch session (default: the "
                        "backend's; 1 suits 2-core machines, where encoder and head run in "
@@ -139,15 +141,16 @@ def register(subparsers: Any) -> None:
 
 
 def open_predictor(backend: str, *, weights: str | None, engine_dir: str | None,
-                   flow_maps: int | None, lookahead: int, threads: int | None = None) -> Any:
-    """The StreamPredictor for ``backend`` (``rt_saliency.runtime.registry``'s rules: ``auto``
-    without weights or engines is the training-free prior)."""
+                   flow_maps: int | None, lookahead: int, threads: int | None = None,
+                   prior_faces: bool = True) -> Any:
+    """The StreamPredictor for ``backend`` (``rt_saliency.runtime.registry``'s rules: without
+    weights or engines, the shipped weights)."""
     try:
         from rt_saliency.runtime.registry import open_predictor as _open
     except ImportError as exc:
         raise BackendUnavailableError(f"no inference backends in this build ({exc})") from exc
     return _open(backend, weights=weights, engine_dir=engine_dir, flow_maps=flow_maps,
-                 lookahead=lookahead, threads=threads)
+                 lookahead=lookahead, threads=threads, prior_faces=prior_faces)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -203,7 +206,8 @@ def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[An
                  f"{info.fps:g}" if info.fps else "unknown", "live" if info.live else "lossless")
         predictor = open_predictor(args.backend, weights=args.weights,
                                    engine_dir=args.engine_dir, flow_maps=args.flow_maps,
-                                   lookahead=args.lookahead, threads=args.threads)
+                                   lookahead=args.lookahead, threads=args.threads,
+                                   prior_faces=args.prior_faces)
         if hasattr(predictor, "close"):
             stack.callback(predictor.close)
         s_used, l_used = int(predictor.flow_maps), int(predictor.lookahead)

@@ -13,6 +13,7 @@ from typing import Any
 
 from rt_saliency.cli._common import add_flow_options
 from rt_saliency.train import TrainConfig, train
+from rt_saliency.train.curves import plot_training
 from rt_saliency.train.recipes import RECIPES, get_recipe, prepare_recipe_data
 
 
@@ -91,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=data, out=args.out, amp=args.amp, device=args.device,
                       resume=args.resume, progress=args.progress, **options)
     result = train(cfg)
+    if (result.run_dir / "train_log.jsonl").is_file():
+        plot_training(result.run_dir, result.run_dir / "curve.png",
+                      title=f"rt-saliency train ({options.get('recipe', 'custom')})")
     print(json.dumps({"run_dir": str(result.run_dir), "last": str(result.last),
                       "best": str(result.best) if result.best else None,
                       "steps": result.steps, "stopped_by": result.stopped_by,

@@ -135,14 +135,18 @@ def _check_same_model(weights: str | Path | None, exported_hash: str | None, whe
         )
 
 
-def _open_prior(flow_maps: int | None, lookahead: int) -> StreamPredictor:
+def _open_prior(flow_maps: int | None, lookahead: int, faces: bool = True) -> StreamPredictor:
     """The training-free prior.  It looks at F^t only and needs no lookahead, so by default it
-    stacks one flow map (no algorithmic delay); an explicit S only widens its window."""
+    stacks one flow map (no algorithmic delay); an explicit S only widens its window.  ``faces``
+    False drops the face term (its weight 0)."""
     try:
         from rt_saliency.prior import PriorConfig, PriorPredictor
     except ImportError as exc:
         raise BackendUnavailableError(f"the training-free prior is not available: {exc}") from exc
-    return PriorPredictor(PriorConfig() if flow_maps is None else PriorConfig(flow_maps=flow_maps))
+    options: dict[str, Any] = {} if faces else {"w_face": 0.0}
+    if flow_maps is not None:
+        options["flow_maps"] = flow_maps
+    return PriorPredictor(PriorConfig(**options))
 
 
 def _onnx_device(device: str | None) -> str:
@@ -163,12 +167,14 @@ def open_predictor(
     precision: str = "fp32",
     device: str | None = None,
     threads: int | None = None,
+    prior_faces: bool = True,
 ) -> StreamPredictor:
     """A :class:`StreamPredictor` for ``backend`` (see the module docstring for the rules).
 
     ``flow_maps``: S the caller expects (``None``: the network's own S, from its weights or
     graphs; the prior's default of one map).  ``device``: ``"cpu"``/``"cuda"`` for onnxruntime and torch (``None``: CUDA provider when
-    onnxruntime has it, else CPU); ``threads``: intra-op threads for onnxruntime/torch.
+    onnxruntime has it, else CPU); ``threads``: intra-op threads for onnxruntime/torch;
+    ``prior_faces``: the prior's face term on or off.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
@@ -178,7 +184,7 @@ def open_predictor(
         raise InputNotFoundError(f"engine folder not found: {engine_dir}")
 
     if backend == "prior":
-        return _open_prior(flow_maps, lookahead)
+        return _open_prior(flow_maps, lookahead, prior_faces)
 
     if weights is None and engine_dir is None:
         if pretrained.is_available():
@@ -188,7 +194,7 @@ def open_predictor(
         elif backend == "auto":
             log.info("no --weights, no engine folder and no shipped weights: using the "
                      "training-free saliency prior")
-            return _open_prior(flow_maps, lookahead)
+            return _open_prior(flow_maps, lookahead, prior_faces)
         else:
             raise ConfigError(f"backend {backend!r} needs --weights or --engine-dir: this "
                               "package was built without the shipped weights")

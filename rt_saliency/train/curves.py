@@ -11,19 +11,24 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the headless backend is chosen)
 
 
-def read_log(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
-    """(step records, validation records) of ``run_dir/train_log.jsonl``."""
+def read_log(run: str | Path) -> tuple[list[dict], list[dict]]:
+    """(step records, validation records) of a run folder's ``train_log.jsonl`` (or of that
+    file itself)."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / "train_log.jsonl"
     steps, vals = [], []
-    for line in (Path(run_dir) / "train_log.jsonl").read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line.strip():
             record = json.loads(line)
             (vals if "val" in record else steps).append(record)
     return steps, vals
 
 
-def plot_training(run_dir: str | Path, out: str | Path, title: str | None = None) -> Path:
-    """Write the curve of ``run_dir`` to ``out`` (PNG): loss (EMA) and CC against the step."""
-    steps, vals = read_log(run_dir)
+def plot_training(run: str | Path, out: str | Path, title: str | None = None) -> Path:
+    """Write the curve of ``run`` (a run folder or its log) to ``out`` (PNG): loss (EMA) and CC
+    against the step."""
+    steps, vals = read_log(run)
     fig, (ax_loss, ax_cc) = plt.subplots(1, 2, figsize=(10, 3.6))
     xs = [r["step"] for r in steps]
     ax_loss.plot(xs, [r["loss"] for r in steps], lw=0.5, alpha=0.35, label="loss (batch)")
@@ -47,6 +52,8 @@ def plot_training(run_dir: str | Path, out: str | Path, title: str | None = None
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    tmp = out.with_name(f".{out.name}.part")
+    fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+    tmp.replace(out)  # a failed plot never leaves half a PNG over an earlier one
     return out
