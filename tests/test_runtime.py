@@ -324,3 +324,9 @@ def test_sidecar_missing_or_corrupt(tmp_path: Path) -> None:
     sidecar_path(engine).write_text("{not json")
     with pytest.raises(EngineMismatchError, match="unreadable"):
         load_sidecar(engine)
+
+
+def test_prior_face_term_can_be_switched_off() -> None:
+    with open_predictor("prior") as on, open_predictor("prior", prior_faces=False) as off:
+        assert on.config.w_face > 0 and off.config.w_face == 0
+        assert off.config.w_centre == on.config.w_centre

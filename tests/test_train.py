@@ -123,6 +123,19 @@ def test_ablation_rows_make_table1(tiny: Path, tmp_path: Path) -> None:
     assert (tmp_path / "abl" / "tpcmrnet_s3" / "last.pt").stat().st_mtime == mtime
 
 
+def test_train_cli_writes_the_curve(tiny: Path, tmp_path: Path, capsys) -> None:
+    from rt_saliency.cli import main
+
+    out = tmp_path / "cli-run"
+    assert main(["train", "--data", str(tiny), "--model", "tpcmrnet_s3", "--input-size", "32",
+                 "32", "--out", str(out), "--max-steps", "2", "--workers", "0", "--threads", "1",
+                 "--no-progress", "--device", "cpu"]) == 0
+    curve = out / "curve.png"
+    assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out.glob(".*.part"))
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 2
+
+
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_ddp(tiny: Path, tmp_path: Path) -> None:
     """Two ranks through torchrun (Gloo on CPU): DDP trains and rank 0 alone writes the run."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=data, out=args.out, amp=args.amp, device=args.device,
                       resume=args.resume, progress=args.progress, **options)
     result = train(cfg)
-    if (result.run_dir / "train_log.jsonl").is_file():
+    if int(os.environ.get("RANK", "0")) == 0 and (result.run_dir / "train_log.jsonl").is_file():
         plot_training(result.run_dir, result.run_dir / "curve.png",
                       title=f"rt-saliency train ({options.get('recipe', 'custom')})")
     print(json.dumps({"run_dir": str(result.run_dir), "last": str(result.last),
