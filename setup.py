@@ -61,8 +61,6 @@ setup(
         "dev": ["pytest>=7", "pytest-timeout>=2.1"],
         "trt": ["tensorrt>=10", "cuda-python>=12"],
         "gpu": ["onnxruntime-gpu>=1.17"],
-        # FP16 ONNX graphs for the numerics benchmark (benchmarks/numerics.py)
-        "bench": ["onnxconverter-common>=1.14"],
     },
     ext_modules=[
         Extension(

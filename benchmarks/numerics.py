@@ -134,7 +134,7 @@ def _markdown(r: dict) -> str:
     lines += ["", f"## FP16 ONNX graphs against FP32 ({p['frames']} frames, same pipeline)", "",
               f"max abs {p['max_abs']:.4g}, mean abs {p['mean_abs']:.3g}, CC min "
               f"{p['cc_min']:.5f}, mean {p['cc_mean']:.5f} (graphs converted with "
-              "onnxconverter-common, FP32 inputs and outputs; run on ONNX Runtime's CPU provider)",
+              "rt_saliency.deploy.fp16, FP32 inputs and outputs; run on ONNX Runtime's CPU provider)",
               ""]
     return "\n".join(lines)
 

@@ -3,7 +3,6 @@ maxima come from real forward hooks, and the FP16 conversion loads in ONNX Runti
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +43,6 @@ def test_activation_bound_sees_every_layer(rng: np.random.Generator) -> None:
     assert "Conv2d" in bound.per_kind and max(bound.per_kind.values()) == bound.max_abs
 
 
-@pytest.mark.skipif(importlib.util.find_spec("onnxconverter_common") is None,
-                    reason="onnxconverter-common not installed (pip install -e '.[bench]')")
 def test_fp16_graphs_load_and_agree(tmp_path: Path, rng: np.random.Generator) -> None:
     from rt_saliency.bench.numerics import convert_fp16, fp16_parity
     from rt_saliency.deploy.export_cache import cached_onnx

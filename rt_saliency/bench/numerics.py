@@ -6,7 +6,7 @@
 * :func:`activation_bound`: the largest |output| of every layer of the torch model over still
   images (how far inside FP16's range, 65,504, the network runs);
 * :func:`fp16_parity`: the maps of FP16 ONNX graphs against the FP32 ones on the same stream
-  (max abs difference and CC per frame).
+  (max abs difference and CC per frame), converted by the deployment's FP16 rewrite.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from rt_saliency import metrics
-from rt_saliency.errors import BackendUnavailableError
+from rt_saliency.deploy.fp16 import convert_to_fp16
 from rt_saliency.model.tpcmrnet import TPCMRNet
 from rt_saliency.runtime.predictor import StreamPredictor
 from rt_saliency.stream.offline import ArraySource
@@ -224,46 +224,17 @@ def activation_bound(model: TPCMRNet, stills: Sequence[np.ndarray], clip_frames:
 
 
 def convert_fp16(src_dir: str | Path, dst_dir: str | Path) -> Path:
-    """FP16 copies of the ONNX graphs in ``src_dir`` (inputs and outputs stay FP32), with the
-    manifest and metadata, in ``dst_dir``."""
-    import onnx
-
-    try:
-        from onnxconverter_common import float16
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            "FP16 conversion needs onnxconverter-common: pip install -e '.[bench]'") from exc
-
+    """FP16 copies (float32 inputs and outputs) of the ONNX graphs in ``src_dir``, by the
+    deployment's own converter (:func:`rt_saliency.deploy.fp16.convert_to_fp16`), with the
+    manifest beside them, in ``dst_dir``."""
     src, dst = Path(src_dir), Path(dst_dir)
     dst.mkdir(parents=True, exist_ok=True)
     for path in sorted(src.iterdir()):
         if path.suffix == ".onnx":
-            model = float16.convert_float_to_float16(_isolate_outputs(onnx.load(str(path))),
-                                                     keep_io_types=True)
-            onnx.save(model, str(dst / path.name))
+            convert_to_fp16(path, dst / path.name)
         elif path.is_file():
             shutil.copy2(path, dst / path.name)
     return dst
-
-
-def _isolate_outputs(model: Any) -> Any:
-    """Give every graph output its own Identity node: the converter mistypes an output that
-    other nodes also read (the head's ``c1`` feeds its own ``tanh``)."""
-    import onnx
-
-    outputs = {o.name for o in model.graph.output}
-    for node in model.graph.node:
-        for i, name in enumerate(node.output):
-            if name in outputs:
-                node.output[i] = f"{name}__inner"
-    for node in model.graph.node:
-        for i, name in enumerate(node.input):
-            if name in outputs:
-                node.input[i] = f"{name}__inner"
-    for name in outputs:
-        model.graph.node.append(onnx.helper.make_node("Identity", [f"{name}__inner"], [name]))
-    del model.graph.value_info[:]
-    return model
 
 
 @dataclass
