@@ -623,7 +623,9 @@ def test_a_stuck_drain_is_cut_after_the_drain_timeout(tmp_path: Path) -> None:
     maps = tmp_path / "maps.ndjson"
     read_end, write_end = os.pipe()  # held open by the test: the source blocks in its read
     try:
-        proc = _start(["-i", "-", "--qp-out", str(maps), "--drain-timeout", "1"], stdin=read_end)
+        # the prior: what is under test is the stuck source, not the network's start-up
+        proc = _start(["-i", "-", "--qp-out", str(maps), "--drain-timeout", "1", "--backend",
+                       "prior"], stdin=read_end)
         os.close(read_end)
         os.write(write_end, b"YUV4MPEG2 W64 H48 F25:1 C420\nFRAME\n" + b"\x80" * (64 * 48 * 3 // 2))
         time.sleep(2)
