@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from rt_saliency.bench.numerics import (
     fp16_parity,
     stream_bounds,
 )
+from rt_saliency.bench.timing import machine_info
 from rt_saliency.data.gaze import load_rgb, open_gaze_sets
 from rt_saliency.deploy.export_cache import cached_onnx
 from rt_saliency.errors import RtSaliencyError
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     frames = _video_frames(Path(args.video), (288, 384))
     results: dict = {"command": shlex.join(["python", "benchmarks/numerics.py", *sys.argv[1:]]),
-                     "machine": {"processor": platform.processor(), "node": platform.node()},
+                     "machine": machine_info(),
                      "weights": pretrained.DEFAULT_PRETRAINED, "video": args.video}
 
     def show(row) -> None:  # noqa: ANN001
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
 def _markdown(r: dict) -> str:
     s = r["stream"]
     lines = [f"# Numerical bounds of `{r['weights']}`", "", f"`{r['command']}` "
-             f"({r['seconds']} s; {r['machine']['processor'] or 'cpu'})", "",
+             f"({r['seconds']} s; {r['machine'].get('cpu_model') or 'CPU model not recorded'}, "
+             f"{r['machine'].get('cpu_count', '?')} cores)", "",
              f"## Carried state over a {s['frames']:,}-frame stream ({Path(r['video']).name}, "
              f"looped; ONNX Runtime; {s['seconds']} s)", "",
              "| frames | max abs h | max abs c | max abs features | saliency min | saliency max |",
