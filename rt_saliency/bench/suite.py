@@ -55,7 +55,7 @@ class BenchConfig:
     pipeline_flow_maps: Sequence[int] = (3, 9)
     pipeline_lookaheads: Sequence[int] = (0, 2)
     pipeline_frames: int = 80
-    #: also run the training-free prior (the daemon's default without weights) at each size
+    #: also run the training-free prior (`--backend prior`) at each size
     pipeline_prior: bool = True
     profiles: Sequence[StreamSetup] = FAST_PROFILES
     profile_resolution: str = "360p"
