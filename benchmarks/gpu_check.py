@@ -3,7 +3,7 @@
     python benchmarks/gpu_check.py [--weights CKPT] [-o bench-out/gpu_check.json]
 
 Fails (exit 1) when TensorRT or a CUDA GPU is missing, and exit 3 when a parity check fails.
-The logic lives in :mod:`rt_saliency.deploy.gpu_check`.
+The logic lives in :mod:`rt_saliency.apps.gpu_check`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from rt_saliency.deploy.gpu_check import run_gpu_check
+    from rt_saliency.apps.gpu_check import run_gpu_check
     from rt_saliency.errors import RtSaliencyError
 
     try:

@@ -208,3 +208,17 @@ def stack_flows(
             raise InputError(f"flow map {i} has shape {np.shape(m)}, expected {want} of {size}")
         out[2 * i : 2 * i + 2] = chw
     return out
+
+
+def flow_config_for(
+    method: str | None, preset: str | None, size: tuple[int, ...] | None = None
+) -> FlowConfig:
+    """The :class:`FlowConfig` for CLI options (``None`` = the defaults)."""
+    kwargs: dict[str, Any] = {}
+    if size is not None:
+        kwargs["size"] = tuple(size)
+    if method is not None:
+        kwargs["method"] = method
+    if preset is not None:
+        kwargs["preset"] = preset
+    return FlowConfig(**kwargs)

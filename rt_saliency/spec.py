@@ -5,6 +5,11 @@ One place defines what a network input is, so training, export and streaming can
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
 #: (height, width) of the frames and flow maps the network sees
 INPUT_SIZE: tuple[int, int] = (224, 224)
 #: spatial size of the features the temporal head (BD-ConvLSTM) works on: 224 / 8
@@ -30,3 +35,21 @@ ENCODER_INPUTS: tuple[str, ...] = ("frame", "flows")
 ENCODER_OUTPUTS: tuple[str, ...] = ("features",)
 HEAD_INPUTS: tuple[str, ...] = ("features", "h0", "c0")
 HEAD_OUTPUTS: tuple[str, ...] = ("saliency", "h1", "c1")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, static shape and dtype of one graph input."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": np.dtype(self.dtype).name}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> TensorSpec:
+        shape = data["shape"]
+        assert isinstance(shape, Sequence)
+        return cls(str(data["name"]), tuple(int(s) for s in shape), np.dtype(str(data["dtype"])))

@@ -13,16 +13,16 @@ import torch
 
 from rt_saliency import metrics
 from rt_saliency.data.synth import SynthConfig, generate_synthetic
-from rt_saliency.evaluation import (
+from rt_saliency.apps.evaluate import (
     BASELINE_NAME,
     METRICS,
     EvalOptions,
-    _negatives,
     centre_bias,
     evaluate,
     evaluate_model,
     to_markdown,
 )
+from rt_saliency.apps.evaluate.protocol import _negatives
 from rt_saliency.errors import ConfigError
 from rt_saliency.model import create_model, save_checkpoint
 

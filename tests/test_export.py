@@ -10,8 +10,8 @@ import onnx
 import pytest
 import torch
 
+from rt_saliency.apps.parity import check_export
 from rt_saliency.cli import main
-from rt_saliency.deploy.check import check_export
 from rt_saliency.deploy.fp16 import convert_to_fp16
 from rt_saliency.deploy.graphs import random_inputs
 from rt_saliency.deploy.onnx_export import (
@@ -24,7 +24,7 @@ from rt_saliency.deploy.onnx_export import (
     read_metadata,
 )
 from rt_saliency.model import create_model
-from rt_saliency.runtime.base import compare_outputs
+from rt_saliency.runtime.compare import compare_outputs
 from rt_saliency.runtime.onnx_runner import OnnxRunner
 from rt_saliency.spec import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_INPUTS, HEAD_OUTPUTS
 

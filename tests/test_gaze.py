@@ -178,7 +178,7 @@ def test_training_mixes_stills_and_clips(gaze_mini: Path, tmp_path: Path) -> Non
 
 
 def test_still_evaluation_through_the_pipeline(gaze_mini: Path) -> None:
-    from rt_saliency.gaze_eval import StillEvalOptions, evaluate_stills, streaming_predict
+    from rt_saliency.apps.evaluate import StillEvalOptions, evaluate_stills, streaming_predict
     from rt_saliency.prior import PriorPredictor
 
     prior = PriorPredictor()

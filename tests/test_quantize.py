@@ -18,7 +18,7 @@ from rt_saliency.deploy.calibration import (
     still_samples,
     video_samples,
 )
-from rt_saliency.deploy.check import check_precision
+from rt_saliency.apps.parity import check_precision
 from rt_saliency.deploy.onnx_export import MANIFEST, export_onnx, file_sha256, read_metadata
 from rt_saliency.deploy.quantize import export_int8_encoder, precision_filename, quantize_encoder
 from rt_saliency.errors import InputError

@@ -150,10 +150,3 @@ def test_soak_ten_restarts_reconnects_every_time_and_memory_stays_flat() -> None
     # flat: from the 3rd restart on (caches warm), less than 20 MB growth over 7 restarts
     print("RSS MB per restart:", [round(x, 1) for x in rss])
     assert max(rss[2:]) - rss[2] < 20, rss
-
-
-def test_free_port_is_bindable() -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", free_port()))

@@ -22,11 +22,13 @@ from rt_saliency.errors import (
     InputNotFoundError,
 )
 from rt_saliency.model import create_model, pretrained, save_checkpoint
-from rt_saliency.runtime.base import TensorSpec, compare_outputs
+from rt_saliency.runtime.compare import compare_outputs
 from rt_saliency.runtime.network import NetworkPredictor
 from rt_saliency.runtime.onnx_runner import OnnxRunner
 from rt_saliency.runtime.predictor import StreamPredictor
-from rt_saliency.runtime.registry import open_predictor, open_runner
+from rt_saliency.runtime.pair import open_runner
+from rt_saliency.runtime.registry import open_predictor
+from rt_saliency.spec import TensorSpec
 
 LOOKAHEAD = 1
 FLOW_MAPS = 3

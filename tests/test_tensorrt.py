@@ -17,7 +17,7 @@ from rt_saliency.deploy.graphs import random_inputs  # noqa: E402
 from rt_saliency.deploy.onnx_export import export_onnx  # noqa: E402
 from rt_saliency.errors import EngineMismatchError  # noqa: E402
 from rt_saliency.model import create_model  # noqa: E402
-from rt_saliency.runtime.base import compare_outputs  # noqa: E402
+from rt_saliency.runtime.compare import compare_outputs  # noqa: E402
 from rt_saliency.runtime.onnx_runner import OnnxRunner  # noqa: E402
 from rt_saliency.runtime.registry import open_predictor  # noqa: E402
 from rt_saliency.runtime.tensorrt_runner import TensorRTRunner  # noqa: E402

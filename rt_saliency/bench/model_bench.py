@@ -23,6 +23,14 @@ from rt_saliency.bench.timing import (
     time_calls_cuda,
     torch_threads,
 )
+from rt_saliency.deploy.engine import build_engine
+from rt_saliency.deploy.graphs import (
+    graph_specs,
+    random_inputs,
+)
+from rt_saliency.deploy.onnx_export import export_onnx
+from rt_saliency.model import count_macs, create_model, list_models
+from rt_saliency.runtime.pair import open_runner_pair
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
 
 log = logging.getLogger(__name__)
@@ -42,8 +50,6 @@ RULE_MODEL = ("model rows: encoder p50 + head p50 (one frame's network work) <= 
 
 def list_variants() -> list[str]:
     """Names of the model variants the model registry offers."""
-    from rt_saliency.model import list_models
-
     return list(list_models())
 
 
@@ -53,8 +59,6 @@ def model_cost(model: Any, lookahead: int = DEFAULT_LOOKAHEAD) -> dict[str, Any]
     ``macs`` is the streaming cost of one emitted map: encoder once plus the head over a window
     of L + 1 frames (``Complexity.macs_stream_per_frame``), the work the runners do per frame.
     """
-    from rt_saliency.model import count_macs
-
     c = count_macs(model, lookahead=lookahead)
     return {
         "params": int(c.params),
@@ -68,44 +72,23 @@ def model_cost(model: Any, lookahead: int = DEFAULT_LOOKAHEAD) -> dict[str, Any]
 
 
 def _graphs(model: Any, lookahead: int) -> tuple[dict, dict]:
-    from rt_saliency.deploy.graphs import graph_specs, random_inputs
-
     enc_specs, head_specs = graph_specs(model, lookahead)
     return (enc_specs, random_inputs(enc_specs, 1)), (head_specs, random_inputs(head_specs, 2))
 
 
-def _torch_runners(model: Any, enc_specs: dict, head_specs: dict, device: str) -> tuple[Any, Any]:
-    from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph
-    from rt_saliency.runtime.torch_runner import TorchRunner
-    from rt_saliency.spec import ENCODER_OUTPUTS, HEAD_OUTPUTS
-
-    return (TorchRunner(EncoderGraph(model), enc_specs, ENCODER_OUTPUTS, device=device),
-            TorchRunner(HeadGraph(model), head_specs, HEAD_OUTPUTS, device=device))
-
-
-def _onnx_runners(model: Any, lookahead: int, workdir: Path, device: str,
-                  threads: int | None) -> tuple[Any, Any]:
-    from rt_saliency.deploy.onnx_export import export_onnx
-    from rt_saliency.runtime.onnx_runner import OnnxRunner
-
+def _onnx_graphs(model: Any, lookahead: int, workdir: Path) -> tuple[Path, Path]:
     result = export_onnx(model.cpu(), workdir, lookahead=lookahead)
-    return (OnnxRunner(result.encoder_path, device=device, threads=threads),
-            OnnxRunner(result.head_path, device=device, threads=threads))
+    return result.encoder_path, result.head_path
 
 
-def _tensorrt_runners(model: Any, lookahead: int, workdir: Path,
-                      precision: str = "fp32") -> tuple[Any, Any]:
-    """TensorRT runners through the project's engine builder (fails loudly where it is absent)."""
-    from rt_saliency.deploy.onnx_export import export_onnx
-    from rt_saliency.deploy.engine import build_engine
-    from rt_saliency.runtime.tensorrt_runner import TensorRTRunner
-
-    result = export_onnx(model.cpu(), workdir, lookahead=lookahead)
+def _tensorrt_plans(model: Any, lookahead: int, workdir: Path,
+                    precision: str = "fp32") -> tuple[Path, Path]:
+    """Engines through the project's engine builder (fails loudly where TensorRT is absent)."""
+    encoder, head = _onnx_graphs(model, lookahead, workdir)
     cache = workdir / "timing.cache"
-    build_engine(result.encoder_path, workdir / "encoder.plan", precision=precision,
-                 timing_cache=cache)
-    build_engine(result.head_path, workdir / "head.plan", precision=precision, timing_cache=cache)
-    return TensorRTRunner(workdir / "encoder.plan"), TensorRTRunner(workdir / "head.plan")
+    build_engine(encoder, workdir / "encoder.plan", precision=precision, timing_cache=cache)
+    build_engine(head, workdir / "head.plan", precision=precision, timing_cache=cache)
+    return workdir / "encoder.plan", workdir / "head.plan"
 
 
 def time_backend(
@@ -125,12 +108,13 @@ def time_backend(
     with tempfile.TemporaryDirectory(prefix="rtsal-bench-") as tmp:
         wd = Path(workdir or tmp)
         if backend == "torch":
-            enc, head = _torch_runners(model, enc_specs, head_specs, device)
+            enc, head = open_runner_pair("torch", model, lookahead=lookahead, device=device)
         elif backend == "onnxruntime":
-            enc, head = _onnx_runners(model, lookahead, wd, device, threads)
+            enc, head = open_runner_pair("onnxruntime", _onnx_graphs(model, lookahead, wd),
+                                         device=device, threads=threads)
         elif backend in ("tensorrt", "tensorrt-fp16"):
-            enc, head = _tensorrt_runners(model, lookahead, wd,
-                                          "fp16" if backend.endswith("fp16") else "fp32")
+            precision = "fp16" if backend.endswith("fp16") else "fp32"
+            enc, head = open_runner_pair("tensorrt", _tensorrt_plans(model, lookahead, wd, precision))
         else:
             raise ValueError(f"unknown backend {backend!r}")
         gpu = device.startswith("cuda") or backend.startswith("tensorrt")
@@ -168,8 +152,6 @@ def bench_models(
     the reason instead of failing the whole benchmark.
     """
     import torch
-
-    from rt_saliency.model import create_model
 
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []

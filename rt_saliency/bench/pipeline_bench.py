@@ -1,6 +1,6 @@
 """The streaming pipeline under load: per-stage times, the two latencies, fps and peak memory.
 
-Each row runs :class:`rt_saliency.stream.pipeline.Pipeline` on a synthetic, non-live source
+Each row runs the daemon (:class:`rt_saliency.stream.daemon.Daemon`) on a synthetic, non-live source
 (``synth://WxH?frames=N``: lossless, so the pipeline runs as fast as it can and ``fps`` is its
 throughput) through a :class:`~rt_saliency.runtime.network.NetworkPredictor` built from a
 randomly initialised variant (timing does not depend on the weights' values).  The predictor and
@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 
 from rt_saliency.bench.timing import BUDGET_MS, PeakMemory, summarize, torch_threads
+from rt_saliency.deploy.onnx_export import export_onnx
 from rt_saliency.errors import ConfigError
+from rt_saliency.flow import FlowConfig, FlowEstimator
+from rt_saliency.model import count_macs, create_model, model_config
+from rt_saliency.runtime import open_predictor, open_runner_pair
+from rt_saliency.runtime.network import NetworkPredictor
+from rt_saliency.stream.daemon import Daemon, DaemonOptions, SourceOptions
+from rt_saliency.stream.sources import parse_size
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +74,6 @@ def resolution(name: str) -> tuple[int, int]:
     """(width, height) of ``"720p"`` or ``"WxH"``."""
     if name in RESOLUTIONS:
         return RESOLUTIONS[name]
-    from rt_saliency.stream.sources import parse_size
 
     return parse_size(name)
 
@@ -77,15 +83,11 @@ def open_bench_predictor(setup: StreamSetup, workdir: Path | None = None) -> Ite
     """A warmed-up predictor for ``setup``, closed on exit.
 
     ``onnxruntime`` / ``torch``: TP-CMRNet with random weights behind two runners from
-    :func:`rt_saliency.runtime.open_runner`; ``prior``: the training-free prior from
+    :func:`rt_saliency.runtime.open_runner_pair`; ``prior``: the training-free prior from
     :func:`rt_saliency.runtime.open_predictor` (what the daemon serves without weights).
     """
-    from rt_saliency.runtime import open_runner
-
     with contextlib.ExitStack() as stack:
         if setup.backend == "prior":
-            from rt_saliency.runtime import open_predictor
-
             predictor = open_predictor("prior")
             stack.callback(predictor.close)
             warm_predictor(predictor)
@@ -93,29 +95,19 @@ def open_bench_predictor(setup: StreamSetup, workdir: Path | None = None) -> Ite
             return
         import torch
 
-        from rt_saliency.model import create_model
-        from rt_saliency.runtime.network import NetworkPredictor
-
         torch.manual_seed(0)
         model = create_model(setup.variant, flow_maps=setup.flow_maps,
                              **dict(setup.overrides)).eval()
         if setup.backend == "onnxruntime":
-            from rt_saliency.deploy.onnx_export import export_onnx
-
             wd = Path(workdir) if workdir else Path(stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="rtsal-pipe-")))
             exported = export_onnx(model, wd, lookahead=setup.lookahead)
-            enc = open_runner("onnxruntime", exported.encoder_path, threads=setup.threads)
-            head = open_runner("onnxruntime", exported.head_path, threads=setup.threads)
+            enc, head = open_runner_pair("onnxruntime", (exported.encoder_path, exported.head_path),
+                                         threads=setup.threads)
         elif setup.backend == "torch":
-            from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, graph_specs
-            from rt_saliency.spec import ENCODER_OUTPUTS, HEAD_OUTPUTS
-
-            enc_specs, head_specs = graph_specs(model, setup.lookahead)
             if setup.threads is not None:
                 stack.enter_context(torch_threads(setup.threads))
-            enc = open_runner("torch", (EncoderGraph(model), enc_specs, ENCODER_OUTPUTS))
-            head = open_runner("torch", (HeadGraph(model), head_specs, HEAD_OUTPUTS))
+            enc, head = open_runner_pair("torch", model, lookahead=setup.lookahead)
         else:
             raise ConfigError(f"pipeline bench backend must be onnxruntime, torch or prior, "
                               f"got {setup.backend!r}")
@@ -138,8 +130,6 @@ def warm_predictor(predictor: Any, calls: int = 2) -> None:
 
 def make_flow(preset: str | None) -> Any:
     """The flow estimator the pipeline uses, with ``preset`` when given (None: defaults)."""
-    from rt_saliency.flow import FlowConfig, FlowEstimator
-
     config = FlowConfig() if preset is None else FlowConfig(preset=preset)
     return FlowEstimator(config)
 
@@ -164,9 +154,6 @@ def run_stream(
     ``live=False``: lossless, as fast as the pipeline goes (throughput).  ``live=True``: frames
     paced at ``fps`` like a camera, dropped under overload (latency without queueing).
     """
-    from rt_saliency.stream import open_source
-    from rt_saliency.stream.pipeline import Pipeline
-
     if frames < 1:
         raise ConfigError(f"frames must be >= 1, got {frames}")
     width, height = size
@@ -176,8 +163,9 @@ def run_stream(
     h, w = predictor.input_size
     rgb = np.zeros((h, w, 3), np.uint8)
     flow.compute(rgb, rgb)
-    with open_source(spec, live=live) as source, PeakMemory() as mem:
-        stats = Pipeline(source, predictor, (), flow=flow).run()
+    with Daemon(DaemonOptions(SourceOptions(spec, live=live)), predictor=predictor,
+                flow=flow) as daemon, PeakMemory() as mem:
+        stats = daemon.run()
     snap = stats.snapshot()
     snap["latency_samples_ms"] = latency_samples(stats)
     snap["peak_mib"] = mem.peak_mib
@@ -283,8 +271,6 @@ def pipeline_row(snap: dict[str, Any], setup: StreamSetup, res_name: str,
 
 def setup_cost(setup: StreamSetup) -> dict[str, Any]:
     """Params and streaming MACs per frame of the setup's network (model package's counter)."""
-    from rt_saliency.model import count_macs, model_config
-
     config = model_config(setup.variant, flow_maps=setup.flow_maps, **dict(setup.overrides))
     c = count_macs(config, lookahead=setup.lookahead)
     return {"params": int(c.params), "macs": int(c.macs_stream_per_frame)}

@@ -24,9 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from rt_saliency.bench.pipeline_bench import StreamSetup, resolution
+from rt_saliency.bench.pipeline_bench import (
+    StreamSetup,
+    resolution,
+    run_two_phase,
+    warm_predictor,
+)
 from rt_saliency.bench.timing import BUDGET_MS
+from rt_saliency.deploy.onnx_export import export_onnx
 from rt_saliency.errors import ConfigError
+from rt_saliency.model import create_model
+from rt_saliency.runtime.network import NetworkPredictor
+from rt_saliency.runtime.pair import open_runner_pair
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +47,9 @@ def _worker(encoder: str, head: str, setup: dict[str, Any], size: tuple[int, int
             seed: int, barrier: Any, results: Any) -> None:
     """Child process: load the graphs, warm up, wait for the others, run one stream."""
     try:
-        from rt_saliency.bench.pipeline_bench import run_two_phase, warm_predictor
-        from rt_saliency.runtime.network import NetworkPredictor
-        from rt_saliency.runtime.onnx_runner import OnnxRunner
-
         threads = setup.get("threads")
-        with NetworkPredictor(OnnxRunner(encoder, threads=threads),
-                              OnnxRunner(head, threads=threads), setup["lookahead"]) as pred:
+        with NetworkPredictor(*open_runner_pair("onnxruntime", (encoder, head), threads=threads),
+                              setup["lookahead"]) as pred:
             warm_predictor(pred)
             marks: list[float] = []
 
@@ -156,9 +161,6 @@ def bench_scaling(
 ) -> list[dict[str, Any]]:
     """Rows for each stream count; the ONNX graphs are exported once and shared."""
     import torch
-
-    from rt_saliency.deploy.onnx_export import export_onnx
-    from rt_saliency.model import create_model
 
     setup = setup or StreamSetup()
     if setup.backend != "onnxruntime":

@@ -17,8 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rt_saliency.bench.model_bench import PAPER_ROW
+from rt_saliency.bench.floor import CONV_SHAPES, measure_floor
+from rt_saliency.bench.model_bench import PAPER_ROW, bench_models
 from rt_saliency.bench.pipeline_bench import StreamSetup, bench_pipeline
+from rt_saliency.bench.report import write_report
+from rt_saliency.bench.scaling import bench_scaling
 from rt_saliency.bench.timing import BUDGET_MS, machine_info
 
 log = logging.getLogger(__name__)
@@ -140,8 +143,6 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
 
     ``gpu_check``: the JSON of a ``benchmarks/gpu_check.py`` run, carried into the report.
     """
-    from rt_saliency.bench.report import write_report
-
     t0 = time.monotonic()
     results: dict[str, Any] = {
         "meta": {
@@ -164,10 +165,6 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
     sections = set(config.sections)
     floor_rate = None
     if "floor" in sections:
-        from rt_saliency.bench.floor import measure_floor
-
-        from rt_saliency.bench.floor import CONV_SHAPES
-
         floor = _section("floor", results, lambda: measure_floor(
             threads=config.threads, warmup=config.floor_warmup, iters=config.floor_iters,
             shapes=tuple(config.floor_shapes or CONV_SHAPES), gemm_n=config.floor_gemm))
@@ -175,8 +172,6 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
             results["floor"] = floor
             floor_rate = floor["floor_conv_macs_per_s"]
     if "model" in sections:
-        from rt_saliency.bench.model_bench import bench_models
-
         backends = list(config.model_backends)
         for extra in gpu_backends():
             if extra not in backends:
@@ -215,8 +210,6 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
                 row["name"] = f"fast[{label}] " + row["name"] + _overrides_label(prof)
             results["rows"] += rows or []
     if "scaling" in sections:
-        from rt_saliency.bench.scaling import bench_scaling
-
         rows = _section("scaling", results, lambda: bench_scaling(
             streams=config.scaling_streams, res_name=config.scaling_resolution,
             frames=config.scaling_frames,

@@ -1,8 +1,8 @@
 """The ``rt-saliency`` command line: one module per sub-command, dispatched here.
 
 Each module in :data:`COMMANDS` defines ``register(subparsers)``, which adds its parser and sets
-``func`` to a callable taking the parsed namespace and returning an exit status.  Modules import
-their heavy dependencies (torch, av ...) inside that callable so that ``--help`` stays fast.
+``func`` to a callable taking the parsed namespace and returning an exit status.  The command
+modules import the library at their top, like every module of the package.
 
 Exit status: 0 success; 1 a run-time failure (backend, encoder, stream); 2 the caller's mistake
 (bad option, missing or malformed input); 130 interrupted before a clean drain; 70 an internal
@@ -12,29 +12,43 @@ error (a bug: the traceback is printed).
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 import threading
 from collections.abc import Sequence
+from types import ModuleType
 
 from rt_saliency import __version__
 from rt_saliency.errors import RtSaliencyError
+from rt_saliency.cli import (
+    ablate,
+    build_engine,
+    compare,
+    demo,
+    evaluate,
+    export,
+    flow_cache,
+    info,
+    run,
+    synth,
+    train,
+)
 from rt_saliency.redact import RedactingFilter, redact_url
 
-COMMANDS: tuple[str, ...] = (
-    "info",
-    "synth",
-    "flow_cache",
-    "train",
-    "evaluate",
-    "ablate",
-    "export",
-    "build_engine",
-    "run",
-    "compare",
-    "demo",
+#: the sub-commands, in ``--help`` order
+COMMANDS: tuple[ModuleType, ...] = (
+    info,
+    synth,
+    flow_cache,
+    train,
+    evaluate,
+    ablate,
+    export,
+    build_engine,
+    run,
+    compare,
+    demo,
 )
 
 EXIT_OK = 0
@@ -56,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name in COMMANDS:
-        importlib.import_module(f"rt_saliency.cli.{name}").register(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     return parser
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from rt_saliency.apps.ablation import run_ablation
+from rt_saliency.apps.evaluate import EvalOptions, to_markdown
 from rt_saliency.cli._common import add_flow_options
+from rt_saliency.train import TrainConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,10 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from rt_saliency.evaluation import EvalOptions
-    from rt_saliency.train import TrainConfig
-    from rt_saliency.train.ablation import run_ablation
-
     overrides = {"input_size": list(args.input_size)} if args.input_size else {}
     base = TrainConfig(
         data=list(args.data), out=args.out, model_overrides=overrides, lr=args.lr,
@@ -63,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
         "cpu" if args.device == "auto" else args.device)
     table = run_ablation(base, args.eval_data or list(args.data), opts, args.out, args.rows,
                          eval_device)
-    from rt_saliency.evaluation import to_markdown
 
     print(to_markdown(table, "Model ablation (paper Table 1)"), end="")
     return 0

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rt_saliency.deploy.engine import build_engine, engine_filename
+from rt_saliency.errors import ConfigError, InputNotFoundError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -27,9 +30,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rt_saliency.deploy.engine import build_engine, engine_filename
-    from rt_saliency.errors import ConfigError, InputNotFoundError
-
     source = Path(args.source)
     if source.is_dir():
         onnx_files = sorted(p for p in source.glob("*.onnx") if not p.name.endswith(".fp16.onnx"))

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from rt_saliency.apps.compare import DEFAULT_CRFS, CompareConfig, compare, markdown
+from rt_saliency.qp.mapping import QPConfig
+from rt_saliency.runtime.registry import open_predictor
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -48,9 +52,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rt_saliency.encode.compare import DEFAULT_CRFS, CompareConfig, compare, markdown
-    from rt_saliency.qp.mapping import QPConfig
-
     qp = QPConfig(mode=args.mode, strength=args.strength, qp_min=args.qp_range[0],
                   qp_max=args.qp_range[1], mean_zero=args.mean_zero, floor=args.floor,
                   temporal_alpha=args.temporal_alpha)
@@ -60,8 +61,6 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset, keyint=args.keyint, max_frames=args.frames, fps=args.fps, qp=qp)
     predictor = None
     if args.saliency is None:
-        from rt_saliency.runtime.registry import open_predictor
-
         predictor = open_predictor(args.backend, args.weights)
     try:
         report = compare(args.input, args.out, args.saliency, config, predictor=predictor)

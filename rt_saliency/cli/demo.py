@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rt_saliency.apps.demo import DemoConfig, run_demo
+from rt_saliency.errors import ConfigError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -26,9 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rt_saliency.demo import DemoConfig, run_demo
-    from rt_saliency.errors import ConfigError
-
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:

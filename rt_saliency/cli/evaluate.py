@@ -5,8 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rt_saliency.apps.evaluate import (
+    EvalOptions,
+    StillEvalOptions,
+    evaluate,
+    evaluate_predictor,
+    evaluate_stills,
+    stills_markdown,
+    streaming_predict,
+    to_markdown,
+    write_report,
+)
+from rt_saliency.atomic import write_text
 from rt_saliency.cli._common import add_flow_options
-from rt_saliency.gaze_eval import StillEvalOptions
+from rt_saliency.data.gaze import is_gaze_collection
+from rt_saliency.errors import ConfigError
+from rt_saliency.runtime.registry import open_predictor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,16 +77,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from rt_saliency.data.gaze import is_gaze_collection
-    from rt_saliency.errors import ConfigError
-    from rt_saliency.evaluation import (
-        EvalOptions,
-        evaluate,
-        evaluate_predictor,
-        to_markdown,
-        write_report,
-    )
-
     if args.weights is None and args.predictor is None:
         raise ConfigError("give --weights CKPT, or --predictor BACKEND (e.g. --predictor prior)")
     if args.threads is not None:
@@ -95,8 +99,6 @@ def run(args: argparse.Namespace) -> int:
                        max_videos=args.max_videos, clip_len=args.clip_len,
                        centre_sigma=args.centre_sigma, seed=args.seed)
     if args.predictor is not None:
-        from rt_saliency.runtime.registry import open_predictor
-
         extra = {} if args.lookahead is None else {"lookahead": args.lookahead}
         with open_predictor(args.predictor[0], args.weights, args.engine_dir,
                             threads=args.threads, prior_faces=args.prior_faces,
@@ -122,10 +124,6 @@ def _run_stills(args: argparse.Namespace, progress: bool) -> int:
     """Gaze-image roots: every --predictor (and the centre bias) on the split's stills."""
     import contextlib
     import json
-
-    from rt_saliency.atomic import write_text
-    from rt_saliency.gaze_eval import evaluate_stills, stills_markdown, streaming_predict
-    from rt_saliency.runtime.registry import open_predictor
 
     opts = StillEvalOptions(split=args.split, clip_frames=args.still_frames,
                             centre_sigma=args.centre_sigma, seed=args.seed,

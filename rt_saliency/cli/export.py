@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from rt_saliency.apps.parity import check_export, int8_report
+from rt_saliency.deploy.onnx_export import export_onnx
+from rt_saliency.deploy.quantize import export_int8_encoder
+from rt_saliency.errors import ConfigError
+from rt_saliency.model import create_model
+from rt_saliency.runtime.registry import load_model
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
 
 
@@ -48,10 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from rt_saliency.deploy.onnx_export import export_onnx
-    from rt_saliency.errors import ConfigError
-    from rt_saliency.runtime.registry import load_model
-
     if args.opset < 17:
         raise ConfigError(f"--opset must be >= 17, got {args.opset}")
     if args.lookahead < 0:
@@ -59,8 +61,6 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is not None:
         model = load_model(args.weights)
     else:
-        from rt_saliency.model import create_model
-
         torch.manual_seed(args.seed)
         overrides = {} if args.flow_maps is None else {"flow_maps": args.flow_maps}
         model = create_model(args.model, **overrides).eval()
@@ -72,21 +72,15 @@ def run(args: argparse.Namespace) -> int:
     result = export_onnx(model, args.output, lookahead=args.lookahead, opset=args.opset)
     print(f"wrote {result.encoder_path} and {result.head_path} (model {result.model_hash[:12]})")
     if args.precision == "int8":
-        from rt_saliency.deploy.quantize import export_int8_encoder
-
         int8 = export_int8_encoder(result, videos=args.calibration_video,
                                    images=args.calibration_images,
                                    frames_per_video=args.calibration_frames,
                                    stills_per_set=args.calibration_stills)
         print(f"wrote {int8.path} (INT8, calibrated on {int8.calibration})")
         if args.check and args.calibration_video:
-            from rt_saliency.deploy.check import int8_report
-
             print(json.dumps(int8_report(result, int8.path, args.calibration_video[0],
                                          threads=args.threads), indent=2))
     if args.check:
-        from rt_saliency.deploy.check import check_export
-
         report = check_export(model, result, seed=args.seed, threads=args.threads, repeat=args.repeat)
         print(json.dumps(report, indent=2))
     return 0

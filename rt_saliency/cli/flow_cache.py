@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 
 from rt_saliency.cli._common import add_flow_options
+from rt_saliency.data.flowcache import build_flow_cache
+from rt_saliency.data.layout import open_dataset
+from rt_saliency.errors import ConfigError, DatasetError
+from rt_saliency.flow import flow_config_for
+from rt_saliency.spec import INPUT_SIZE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,12 +36,6 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tqdm import tqdm
-
-    from rt_saliency.data.flowcache import build_flow_cache
-    from rt_saliency.data.layout import open_dataset
-    from rt_saliency.errors import ConfigError, DatasetError
-    from rt_saliency.spec import INPUT_SIZE
-    from rt_saliency.train.loop import flow_config_for
 
     size = tuple(args.size) if args.size else INPUT_SIZE
     records = []

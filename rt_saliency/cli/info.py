@@ -6,6 +6,10 @@ import argparse
 import json
 from typing import Any
 
+from rt_saliency.errors import ConfigError
+from rt_saliency.model import count_macs, create_model, list_models, model_config
+from rt_saliency.model.complexity import time_per_frame
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -47,8 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def describe(name: str, flow_maps: int | None = None) -> dict[str, Any]:
     """The ``info`` record of one variant (config, params, MACs)."""
-    from rt_saliency.model import count_macs, model_config
-
     overrides = {} if flow_maps is None else {"flow_maps": flow_maps}
     cfg = model_config(name, **overrides)
     cost = count_macs(cfg).to_dict()
@@ -91,9 +93,6 @@ def _summary(rec: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rt_saliency.errors import ConfigError
-    from rt_saliency.model import create_model, list_models
-
     if args.runs < 1 or args.threads < 1 or args.window < 1 or args.warmup < 0:
         raise ConfigError("--runs, --threads and --window must be at least 1, --warmup at least 0")
     names = list_models() if args.all else (args.model or ["tpcmrnet"])
@@ -103,8 +102,6 @@ def run(args: argparse.Namespace) -> int:
         for s in flow_values:
             rec = describe(name, s)
             if args.time:
-                from rt_saliency.model.complexity import time_per_frame
-
                 overrides = {} if s is None else {"flow_maps": s}
                 model = create_model(name, **overrides)
                 rec["time"] = time_per_frame(

@@ -15,19 +15,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rt_saliency.encode import X264Config
 from rt_saliency.errors import (
-    BackendUnavailableError,
     ConfigError,
     DrainTimeoutError,
     OutputError,
     PipelineError,
     RtSaliencyError,
 )
+from rt_saliency.qp import QPConfig
+from rt_saliency.runtime.registry import BACKENDS
 from rt_saliency.spec import DEFAULT_FLOW_MAPS, DEFAULT_LOOKAHEAD
+from rt_saliency.stream.daemon import (
+    Daemon,
+    DaemonOptions,
+    OutputOptions,
+    PredictorOptions,
+    SourceOptions,
+)
+from rt_saliency.stream.shutdown import Shutdown
+from rt_saliency.stream.sources import parse_size
 
 log = logging.getLogger(__name__)
 
-BACKENDS: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "torch", "prior")
 
 
 def _positive_int(text: str) -> int:
@@ -140,23 +150,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def open_predictor(backend: str, *, weights: str | None, engine_dir: str | None,
-                   flow_maps: int | None, lookahead: int, threads: int | None = None,
-                   prior_faces: bool = True) -> Any:
-    """The StreamPredictor for ``backend`` (``rt_saliency.runtime.registry``'s rules: without
-    weights or engines, the shipped weights)."""
-    try:
-        from rt_saliency.runtime.registry import open_predictor as _open
-    except ImportError as exc:
-        raise BackendUnavailableError(f"no inference backends in this build ({exc})") from exc
-    return _open(backend, weights=weights, engine_dir=engine_dir, flow_maps=flow_maps,
-                 lookahead=lookahead, threads=threads, prior_faces=prior_faces)
-
-
 def run(args: argparse.Namespace) -> int:
     """Open the input, the predictor and the sinks; stream until the end or a signal."""
-    from rt_saliency.stream.sources import parse_size
-
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise ConfigError(f"--metrics-port must be 0..65535, got {args.metrics_port}")
     if args.qp_out is None and args.output is None and args.preview is None:
@@ -184,75 +179,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> bool:
-    """Open input, sinks, predictor and pipeline; run it (``report`` receives the stats).
-    False when a signal's drain timed out (the outputs are finished with what was done)."""
-    from rt_saliency.stream.metrics_http import MetricsServer
-    from rt_saliency.stream.pipeline import Pipeline
-    from rt_saliency.stream.shutdown import Shutdown
-    from rt_saliency.stream.sinks import EncoderSink, MapFileSink, NdjsonSink, PreviewSink
-    from rt_saliency.stream.sources import open_source
-    from rt_saliency.stream.stats import StreamStats
+def daemon_options(args: argparse.Namespace, size: tuple[int, int] | None,
+                   qp_config: QPConfig) -> DaemonOptions:
+    """The daemon the command line describes."""
+    return DaemonOptions(
+        source=SourceOptions(
+            args.input, input_format=args.input_format, size=size, pix_fmt=args.pix_fmt,
+            fps=args.fps, live=args.live, open_timeout=args.open_timeout,
+            read_timeout=args.read_timeout, reconnect_timeout=args.reconnect_timeout),
+        predictor=PredictorOptions(
+            args.backend, weights=args.weights, engine_dir=args.engine_dir,
+            flow_maps=args.flow_maps, lookahead=args.lookahead, threads=args.threads,
+            prior_faces=args.prior_faces),
+        outputs=OutputOptions(
+            qp_out=args.qp_out, qp_format=args.qp_format, output=args.output,
+            x264=_x264_config(args) if args.output is not None else X264Config(),
+            preview=args.preview),
+        qp=qp_config, ring_size=args.ring_size, max_frames=args.max_frames,
+        metrics_port=args.metrics_port, metrics_host=args.metrics_host)
 
+
+def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> bool:
+    """Assemble the daemon and run it (``report`` receives the stats).  False when a signal's
+    drain timed out (the outputs are finished with what was done)."""
+    options = daemon_options(args, size, qp_config)
     with contextlib.ExitStack() as stack:
         # first: signals are handled (idempotently) until every output below is closed
         shutdown = stack.enter_context(Shutdown(args.drain_timeout))
-        source = stack.enter_context(open_source(
-            args.input, input_format=args.input_format, size=size, pix_fmt=args.pix_fmt,
-            fps=args.fps, live=args.live, open_timeout=args.open_timeout,
-            read_timeout=args.read_timeout, reconnect_timeout=args.reconnect_timeout))
-        info = source.info
-        log.info("input %s: %dx%d, %s fps, %s", info.name, info.width, info.height,
-                 f"{info.fps:g}" if info.fps else "unknown", "live" if info.live else "lossless")
-        predictor = open_predictor(args.backend, weights=args.weights,
-                                   engine_dir=args.engine_dir, flow_maps=args.flow_maps,
-                                   lookahead=args.lookahead, threads=args.threads,
-                                   prior_faces=args.prior_faces)
-        if hasattr(predictor, "close"):
-            stack.callback(predictor.close)
-        s_used, l_used = int(predictor.flow_maps), int(predictor.lookahead)
-        if (args.flow_maps not in (None, s_used)) or l_used != args.lookahead:
-            log.info("backend %s runs with S=%d flow maps and lookahead L=%d",
-                     getattr(predictor, "name", args.backend), s_used, l_used)
-        stats = StreamStats(flow_maps=s_used, lookahead=l_used, fps=info.fps,
-                            backend=str(getattr(predictor, "name", args.backend)),
-                            source=info.name, live=info.live if args.live is None else args.live)
-        report.append(stats)
-        if args.metrics_port is not None:
-            stack.enter_context(MetricsServer(stats, args.metrics_port, args.metrics_host))
-
-        # the outputs open last: a start that fails above leaves every earlier output untouched
-        sinks: list[Any] = []
-        if args.qp_out is not None:
-            if args.qp_format == "ndjson":
-                sink: Any = NdjsonSink(args.qp_out, block=args.block)
-            else:
-                sink = MapFileSink(args.qp_format, args.qp_out, (info.height, info.width),
-                                   block=args.block)
-            stack.push(sink)  # finished on success, the earlier output kept on failure
-            sinks.append(sink)
-        if args.output is not None:
-            enc = EncoderSink(args.output, info.width, info.height, info.fps or 30.0,
-                              _x264_config(args))
-            stack.push(enc)  # finished on success, the earlier output kept on failure
-            sinks.append(enc)
-        if args.preview is not None:
-            preview = PreviewSink(args.preview, info.fps or 30.0, qp_range=max(-qp_config.qp_min, qp_config.qp_max))
-            stack.push(preview)  # finished on success, the earlier output kept on failure
-            sinks.append(preview)
-
-        def qp_factory(frame_size: tuple[int, int]) -> Any:
-            from rt_saliency.qp import QPMapper
-
-            return QPMapper(frame_size, qp_config)
-
-        pipeline = Pipeline(source, predictor, sinks, qp_factory=qp_factory,
-                            ring_size=args.ring_size, live=args.live, max_frames=args.max_frames,
-                            keep_rgb=args.output is not None or args.preview is not None,
-                            stats=stats)
-        shutdown.attach(pipeline)
+        daemon = Daemon(options)
         try:
-            pipeline.run()
+            stack.enter_context(daemon)
+        finally:
+            if daemon.stats is not None:
+                report.append(daemon.stats)
+        assert daemon.pipeline is not None
+        shutdown.attach(daemon.pipeline)
+        try:
+            daemon.run()
         except PipelineError as exc:
             cause = exc.__cause__
             if isinstance(cause, BrokenPipeError):  # `run --qp-out - | head`: reader left
@@ -278,18 +241,14 @@ def _report(stats: Any, args: argparse.Namespace, failed: bool) -> None:
         print(stats.table(), file=sys.stderr)
 
 
-def _qp_config(args: argparse.Namespace) -> Any:
-    from rt_saliency.qp import QPConfig
-
+def _qp_config(args: argparse.Namespace) -> QPConfig:
     kwargs: dict[str, Any] = {"block": args.block}
     if args.qp_strength is not None:
         kwargs["strength"] = args.qp_strength
     return QPConfig(**kwargs)
 
 
-def _x264_config(args: argparse.Namespace) -> Any:
-    from rt_saliency.encode import X264Config
-
+def _x264_config(args: argparse.Namespace) -> X264Config:
     if args.block != 16:
         raise ConfigError("-o (H.264) needs --block 16")
     rate = ({"bitrate": args.bitrate, "crf": None} if args.bitrate is not None

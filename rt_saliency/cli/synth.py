@@ -6,6 +6,8 @@ import argparse
 import json
 
 from rt_saliency.cli._common import size_type
+from rt_saliency.data.synth import SynthConfig, generate_synthetic
+from rt_saliency.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,9 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rt_saliency.data.synth import SynthConfig, generate_synthetic
-    from rt_saliency.errors import ConfigError
-
     splits = None
     if args.val is not None or args.test is not None:
         val = args.val if args.val is not None else max(1, round(0.1 * args.videos))

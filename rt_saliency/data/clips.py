@@ -15,48 +15,23 @@ refused), else they are computed here with :class:`rt_saliency.flow.FlowEstimato
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from rt_saliency.data.flowcache import FlowCache
 from rt_saliency.data.layout import VideoRecord
-from rt_saliency.data.video import read_fixations, read_frames, read_map, resize_fixations
+from rt_saliency.data.rawflow import compute_raw_flows
+from rt_saliency.data.video import (
+    read_fixations,
+    read_frames,
+    read_map,
+    resize_fixations,
+)
 from rt_saliency.errors import ConfigError
+from rt_saliency.flow import FlowConfig, FlowEstimator, stack_flows
 from rt_saliency.imaging import resize_to_input
-
-
-def resize_frame(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an RGB uint8 frame to ``size`` (rows, cols) by the stream's rule."""
-    return resize_to_input(rgb, size)
-
-
-def compute_raw_flows(
-    record: VideoRecord,
-    indices: Iterable[int],
-    flow_config: Any,
-    size: tuple[int, int],
-    estimator: Any | None = None,
-) -> np.ndarray:
-    """Raw flows F^t (frame t-1 -> t, pixels of the ``size`` grid) for ``indices``: (n, H, W, 2).
-
-    F^0 is zero, as the contract says.  Frames are read once each.
-    """
-    from rt_saliency.flow import FlowEstimator
-
-    idx = list(indices)
-    h, w = size
-    out = np.zeros((len(idx), h, w, 2), np.float32)
-    if not idx:
-        return out
-    need = sorted({j for t in idx if t > 0 for j in (t - 1, t)})
-    frames = dict(zip(need, (resize_frame(f, size) for f in read_frames(record, need))))
-    est = estimator if estimator is not None else FlowEstimator(flow_config)
-    for k, t in enumerate(idx):
-        if t > 0:
-            out[k] = est.compute(frames[t - 1], frames[t])
-    return out
 
 
 class ClipDataset:
@@ -77,8 +52,6 @@ class ClipDataset:
         stride: int | None = None,
         use_cache: bool = True,
     ) -> None:
-        from rt_saliency.flow import FlowConfig
-
         if clip_len < 1 or flow_maps < 1:
             raise ConfigError("clip_len and flow_maps must be >= 1")
         self.records = list(records)
@@ -118,15 +91,12 @@ class ClipDataset:
         if cache is not None and cache.has(rec):
             return cache.load(rec, ts)
         if self._estimator is None:  # built lazily: one per DataLoader worker
-            from rt_saliency.flow import FlowEstimator
 
             self._estimator = FlowEstimator(self.flow_config)
         return compute_raw_flows(rec, ts, self.flow_config, self.input_size, self._estimator)
 
     def clip(self, rec: VideoRecord, start: int, length: int | None = None) -> dict[str, Any]:
         """The arrays of frames ``start .. start+length-1`` of ``rec`` (numpy, see module doc)."""
-        from rt_saliency.flow import stack_flows
-
         length = self.clip_len if length is None else length
         s = self.flow_maps
         ts = list(range(start, start + length))
@@ -138,7 +108,7 @@ class ClipDataset:
             [stack_flows(list(raw[k : k + s]), s, self.input_size) for k in range(length)]
         )
         frames = np.stack(
-            [resize_frame(f, self.input_size) for f in read_frames(rec, ts)]
+            [resize_to_input(f, self.input_size) for f in read_frames(rec, ts)]
         ).astype(np.float32)
         frames = frames.transpose(0, 3, 1, 2) / 255.0
         maps = np.stack([_resize_map(read_map(rec, t), self.input_size) for t in ts])[:, None]

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rt_saliency.data.layout import VideoRecord
+from rt_saliency.data.rawflow import compute_raw_flows
 from rt_saliency.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,6 @@ def build_flow_cache(
     An existing cache with the same settings is extended (videos already there are skipped); one
     with other settings is refused unless ``overwrite``.
     """
-    from rt_saliency.data.clips import compute_raw_flows
-
     root = Path(root)
     cache_dir = root / CACHE_DIR
     manifest_path = cache_dir / MANIFEST

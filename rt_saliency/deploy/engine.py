@@ -29,8 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from rt_saliency import __version__
-from rt_saliency.errors import BackendUnavailableError, ConfigError, EngineMismatchError, InputNotFoundError
+from rt_saliency.deploy.fp16 import convert_to_fp16
 from rt_saliency.deploy.onnx_export import file_sha256, read_metadata
+from rt_saliency.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    EngineMismatchError,
+    InputNotFoundError,
+)
+from rt_saliency.optional import import_optional
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +53,9 @@ def sidecar_path(engine_path: str | Path) -> Path:
 
 def import_tensorrt() -> Any:
     """Import ``tensorrt`` or raise :class:`BackendUnavailableError` saying how to install it."""
-    try:
-        import tensorrt as trt  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            "TensorRT is not installed: pip install 'rt-saliency[trt]' (tensorrt, cuda-python) "
-            "on a machine with an NVIDIA GPU"
-        ) from exc
-    return trt
+    return import_optional("tensorrt", hint=(
+        "TensorRT is not installed: pip install 'rt-saliency[trt]' (tensorrt, cuda-python) "
+        "on a machine with an NVIDIA GPU"))
 
 
 def trt_major(version: str) -> int:
@@ -249,8 +251,6 @@ def build_engine(
     source = onnx_path
     fp16_how = None
     if plan.convert_onnx_fp16:
-        from rt_saliency.deploy.fp16 import convert_to_fp16
-
         source = engine_path.with_name(onnx_path.stem + ".fp16.onnx")
         fp16_how = convert_to_fp16(onnx_path, source, method=fp16_method)
     start = time.perf_counter()

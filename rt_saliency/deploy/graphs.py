@@ -23,8 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from rt_saliency.runtime.base import TensorSpec
-from rt_saliency.spec import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_INPUTS, HEAD_OUTPUTS, INPUT_SIZE
+from rt_saliency.spec import (
+    ENCODER_INPUTS,
+    ENCODER_OUTPUTS,
+    HEAD_INPUTS,
+    HEAD_OUTPUTS,
+    INPUT_SIZE,
+    TensorSpec,
+)
 
 
 class EncoderGraph(nn.Module):

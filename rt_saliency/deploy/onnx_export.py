@@ -25,8 +25,7 @@ from torch import nn
 from rt_saliency import __version__
 from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, describe, graph_outputs, graph_specs
 from rt_saliency.errors import GraphError
-from rt_saliency.runtime.base import TensorSpec
-from rt_saliency.spec import DEFAULT_LOOKAHEAD
+from rt_saliency.spec import DEFAULT_LOOKAHEAD, TensorSpec
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from rt_saliency.encode.base import (PRESETS, EncoderConfig, Packet, PlanarEncoder,
-                                     vui_codes)
+from rt_saliency.encode.base import PRESETS, EncoderConfig, Packet, PlanarEncoder, vui_codes
 from rt_saliency.errors import ConfigError, EncoderError
+from rt_saliency.optional import import_optional
 
 __all__ = ["PRESETS", "TUNES", "X264Config", "X264Encoder", "Packet"]
 
@@ -39,15 +39,11 @@ _CSP = {"420": "i420", "422": "i422", "444": "i444"}
 
 
 def _load_extension() -> Any:
-    try:
-        from rt_saliency.encode import _x264
-    except ImportError as exc:  # not built: say how to build it
-        raise EncoderError(
-            "the libx264 extension rt_saliency.encode._x264 is not built: install libx264-dev "
-            "(scripts/setup.sh) and run `pip install -e .` (or `python setup.py build_ext "
-            f"--inplace`) ({exc})"
-        ) from exc
-    return _x264
+    return import_optional(
+        "rt_saliency.encode._x264", error=EncoderError,
+        hint=("the libx264 extension rt_saliency.encode._x264 is not built: install libx264-dev "
+              "(scripts/setup.sh) and run `pip install -e .` (or `python setup.py build_ext "
+              "--inplace`)"))
 
 
 def supported_bit_depths() -> tuple[int, ...]:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from rt_saliency.encode.base import EncoderConfig, PlanarEncoder, vui_codes
 from rt_saliency.errors import ConfigError, EncoderError
+from rt_saliency.optional import import_optional
 
 __all__ = ["TUNES", "X265Config", "X265Encoder", "supported_bit_depths"]
 
@@ -32,15 +33,11 @@ _CSP = {"420": "i420", "422": "i422", "444": "i444"}
 
 
 def _load_extension() -> Any:
-    try:
-        from rt_saliency.encode import _x265
-    except ImportError as exc:  # not built: say how to build it
-        raise EncoderError(
-            "the libx265 extension rt_saliency.encode._x265 is not built: install libx265-dev "
-            "(scripts/setup.sh) and run `pip install -e .` (or `python setup.py build_ext "
-            f"--inplace`) ({exc})"
-        ) from exc
-    return _x265
+    return import_optional(
+        "rt_saliency.encode._x265", error=EncoderError,
+        hint=("the libx265 extension rt_saliency.encode._x265 is not built: install libx265-dev "
+              "(scripts/setup.sh) and run `pip install -e .` (or `python setup.py build_ext "
+              "--inplace`)"))
 
 
 def supported_bit_depths() -> tuple[int, ...]:

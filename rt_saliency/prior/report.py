@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rt_saliency import metrics
 from rt_saliency.errors import InputError, InputNotFoundError
+from rt_saliency.flow import FlowEstimator, flow_to_input
 from rt_saliency.prior.predictor import PriorConfig, PriorPredictor
 from rt_saliency.prior.terms import centre_bias
 
@@ -30,8 +32,6 @@ def score_mit_sample(folder: Path, configs: dict[str, PriorConfig] | None = None
     """Markdown table: AUC-J, NSS, CC, SIM, KL of centre bias and prior variants on i210."""
     import cv2
     import scipy.io
-
-    from rt_saliency import metrics
 
     mat = folder / "FIXATIONLOCS_i210.mat"
     if not mat.is_file():
@@ -67,8 +67,6 @@ def score_mit_sample(folder: Path, configs: dict[str, PriorConfig] | None = None
 def time_prior(video: Path, frames: int = 100, repeats: int = 3) -> str:
     """Markdown lines: ms per frame of DIS flow and of the prior (encode + head), best of runs."""
     import cv2
-
-    from rt_saliency.flow import FlowEstimator, flow_to_input
 
     cap = cv2.VideoCapture(str(video))
     rgb = []

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from rt_saliency.errors import BackendUnavailableError, GraphError, InputNotFoundError
-from rt_saliency.runtime.base import Runner, TensorSpec
+from rt_saliency.runtime.base import Runner
+from rt_saliency.spec import TensorSpec
 
 _ORT_DTYPES = {
     "tensor(float)": np.float32,

@@ -19,17 +19,14 @@ from typing import Any
 import numpy as np
 
 from rt_saliency.errors import BackendUnavailableError, InputNotFoundError
-from rt_saliency.runtime.base import Runner, TensorSpec
+from rt_saliency.optional import import_optional
+from rt_saliency.runtime.base import Runner
+from rt_saliency.spec import TensorSpec
 
 
 def import_openvino() -> Any:
     """Import ``openvino`` or raise :class:`BackendUnavailableError` saying how to install it."""
-    try:
-        import openvino  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            "OpenVINO is not installed: pip install 'rt-saliency[openvino]'") from exc
-    return openvino
+    return import_optional("openvino", hint="OpenVINO is not installed: pip install 'rt-saliency[openvino]'")
 
 
 class OpenVINORunner(Runner):

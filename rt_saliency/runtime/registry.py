@@ -25,54 +25,42 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rt_saliency.deploy.engine import engine_filename, load_sidecar
 from rt_saliency.deploy.export_cache import cached_onnx
-from rt_saliency.errors import BackendUnavailableError, ConfigError, EngineMismatchError, InputNotFoundError
+from rt_saliency.deploy.onnx_export import (
+    encoder_filename,
+    head_filename,
+    model_hash,
+    read_metadata,
+)
+from rt_saliency.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    EngineMismatchError,
+    InputNotFoundError,
+)
 from rt_saliency.model import pretrained
+from rt_saliency.model.checkpoint import load_checkpoint
+from rt_saliency.prior import PriorConfig, PriorPredictor
 from rt_saliency.runtime.base import Runner
+from rt_saliency.runtime.network import NetworkPredictor
+from rt_saliency.runtime.pair import open_runner_pair
 from rt_saliency.runtime.predictor import StreamPredictor
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "prior")
-RUNNER_BACKENDS = ("tensorrt", "onnxruntime", "torch")
-
-
-def open_runner(backend: str, source: Any, **options: Any) -> Runner:
-    """Open one graph: ``source`` is an engine path (tensorrt), an ONNX path (onnxruntime) or a
-    ``TorchRunner``'s ``(module, input_specs, output_names)`` tuple (torch).
-
-    ``options`` go to the runner (``device``, ``threads`` for onnxruntime/torch; ``check`` for
-    tensorrt).
-    """
-    if backend == "onnxruntime":
-        from rt_saliency.runtime.onnx_runner import OnnxRunner
-
-        return OnnxRunner(source, **options)
-    if backend == "tensorrt":
-        from rt_saliency.runtime.tensorrt_runner import TensorRTRunner
-
-        return TensorRTRunner(source, **options)
-    if backend == "torch":
-        from rt_saliency.runtime.torch_runner import TorchRunner
-
-        module, specs, outputs = source
-        return TorchRunner(module, specs, outputs, **options)
-    raise ConfigError(f"unknown runner backend {backend!r}; choose one of {RUNNER_BACKENDS}")
 
 
 def onnx_paths(engine_dir: str | Path, lookahead: int) -> tuple[Path, Path]:
     """``(encoder.onnx, head_w{L+1}.onnx)`` inside ``engine_dir``."""
-    from rt_saliency.deploy.onnx_export import encoder_filename, head_filename
-
     root = Path(engine_dir)
     return root / encoder_filename(), root / head_filename(lookahead)
 
 
 def engine_paths(engine_dir: str | Path, lookahead: int, precision: str) -> tuple[Path, Path]:
     """``(encoder.<precision>.plan, head_w{L+1}.<precision>.plan)`` inside ``engine_dir``."""
-    from rt_saliency.deploy.engine import engine_filename
-
     encoder, head = onnx_paths(engine_dir, lookahead)
     root = Path(engine_dir)
     return root / engine_filename(encoder, precision), root / engine_filename(head, precision)
@@ -86,8 +74,6 @@ def _need_files(paths: tuple[Path, Path], what: str, hint: str) -> None:
 
 def _network(encoder: Runner, head: Runner, lookahead: int, flow_maps: int | None,
              name: str) -> StreamPredictor:
-    from rt_saliency.runtime.network import NetworkPredictor
-
     try:
         predictor = NetworkPredictor(encoder, head, lookahead, name=name)
         if flow_maps is not None and predictor.flow_maps != flow_maps:
@@ -101,20 +87,8 @@ def _network(encoder: Runner, head: Runner, lookahead: int, flow_maps: int | Non
     return predictor
 
 
-def _open_pair(backend: str, paths: tuple[Path, Path], **options: Any) -> tuple[Runner, Runner]:
-    encoder = open_runner(backend, paths[0], **options)
-    try:
-        head = open_runner(backend, paths[1], **options)
-    except Exception:
-        encoder.close()
-        raise
-    return encoder, head
-
-
 def load_model(weights: str | Path) -> Any:
     """A checkpoint's model in eval mode (``torch.load(weights_only=True)`` via the model package)."""
-    from rt_saliency.model.checkpoint import load_checkpoint
-
     if not Path(weights).is_file():
         raise InputNotFoundError(f"weights not found: {weights}")
     loaded = load_checkpoint(weights)
@@ -126,7 +100,6 @@ def _check_same_model(weights: str | Path | None, exported_hash: str | None, whe
     """Refuse graphs/engines exported from another model than ``weights`` (when both are given)."""
     if weights is None or exported_hash is None:
         return
-    from rt_saliency.deploy.onnx_export import model_hash
 
     if model_hash(load_model(weights)) != exported_hash:
         raise ConfigError(
@@ -139,10 +112,6 @@ def _open_prior(flow_maps: int | None, lookahead: int, faces: bool = True) -> St
     """The training-free prior.  It looks at F^t only and needs no lookahead, so by default it
     stacks one flow map (no algorithmic delay); an explicit S only widens its window.  ``faces``
     False drops the face term (its weight 0)."""
-    try:
-        from rt_saliency.prior import PriorConfig, PriorPredictor
-    except ImportError as exc:
-        raise BackendUnavailableError(f"the training-free prior is not available: {exc}") from exc
     options: dict[str, Any] = {} if faces else {"w_face": 0.0}
     if flow_maps is not None:
         options["flow_maps"] = flow_maps
@@ -204,19 +173,15 @@ def open_predictor(
         if backend == "tensorrt":
             _need_files(plans, "TensorRT engines", f"build them: rt-saliency build-engine {engine_dir}")
             if weights is not None:
-                from rt_saliency.deploy.engine import load_sidecar
-
                 _check_same_model(weights, load_sidecar(plans[0]).get("model_hash"), plans[0])
-            return _network(*_open_pair("tensorrt", plans), lookahead, flow_maps, "tpcmrnet/tensorrt")
+            return _network(*open_runner_pair("tensorrt", plans), lookahead, flow_maps, "tpcmrnet/tensorrt")
         if all(p.is_file() for p in plans):
-            from rt_saliency.deploy.engine import load_sidecar
-
             try:
                 _check_same_model(weights, load_sidecar(plans[0]).get("model_hash"), plans[0])
             except EngineMismatchError:
                 pass  # no readable sidecar: the runner refuses the engine below
             try:
-                pair = _open_pair("tensorrt", plans)
+                pair = open_runner_pair("tensorrt", plans)
             except (BackendUnavailableError, EngineMismatchError) as exc:
                 log.warning("TensorRT engines not used (%s); falling back to ONNX Runtime", exc)
             else:
@@ -227,23 +192,17 @@ def open_predictor(
     if backend == "torch":
         if weights is None:
             raise ConfigError("backend 'torch' needs --weights")
-        from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, graph_outputs, graph_specs
 
-        model = load_model(weights)
-        enc_specs, head_specs = graph_specs(model, lookahead)
-        options: dict[str, Any] = {"device": device or "cpu", "threads": threads}
-        encoder = open_runner("torch", (EncoderGraph(model), enc_specs, graph_outputs("encoder")), **options)
-        head = open_runner("torch", (HeadGraph(model), head_specs, graph_outputs("head")), **options)
-        return _network(encoder, head, lookahead, flow_maps, "tpcmrnet/torch")
+        pair = open_runner_pair("torch", load_model(weights), lookahead=lookahead,
+                                device=device or "cpu", threads=threads)
+        return _network(*pair, lookahead, flow_maps, "tpcmrnet/torch")
 
     # onnxruntime, or auto without usable engines
     ort_options = {"device": _onnx_device(device), "threads": threads}
     if engine_dir is not None and all(p.is_file() for p in onnx_paths(engine_dir, lookahead)):
-        from rt_saliency.deploy.onnx_export import read_metadata
-
         encoder_onnx = onnx_paths(engine_dir, lookahead)[0]
         _check_same_model(weights, read_metadata(encoder_onnx).get("rt_saliency.model_hash"), encoder_onnx)
-        pair = _open_pair("onnxruntime", onnx_paths(engine_dir, lookahead), **ort_options)
+        pair = open_runner_pair("onnxruntime", onnx_paths(engine_dir, lookahead), **ort_options)
         return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime")
     if weights is None:
         _need_files(
@@ -256,5 +215,5 @@ def open_predictor(
     with tempfile.TemporaryDirectory(prefix="rt-saliency-onnx-") as tmp:
         graphs = cached_onnx(weights, lookahead, Path(tmp))  # type: ignore[arg-type]
         # sessions hold the graphs in memory, so a scratch export can go when its folder does
-        pair = _open_pair("onnxruntime", graphs, **ort_options)
+        pair = open_runner_pair("onnxruntime", graphs, **ort_options)
     return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime")

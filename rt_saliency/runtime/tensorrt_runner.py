@@ -27,7 +27,8 @@ from rt_saliency.deploy.engine import (
     runtime_info,
 )
 from rt_saliency.errors import BackendUnavailableError, GraphError, InputNotFoundError
-from rt_saliency.runtime.base import Runner, TensorSpec
+from rt_saliency.runtime.base import Runner
+from rt_saliency.spec import TensorSpec
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from rt_saliency.errors import BackendUnavailableError
-from rt_saliency.runtime.base import Runner, TensorSpec
+from rt_saliency.runtime.base import Runner
+from rt_saliency.spec import TensorSpec
 
 
 class TorchRunner(Runner):

@@ -14,6 +14,8 @@ import numpy as np
 
 from rt_saliency.errors import InputError
 from rt_saliency.stream.frames import StreamInfo
+from rt_saliency.stream.pipeline import Pipeline
+from rt_saliency.stream.sinks import CollectSink
 from rt_saliency.stream.sources import Source
 
 
@@ -50,9 +52,6 @@ class ArraySource(Source):
 def predict_clip(predictor: Any, frames: Sequence[np.ndarray], fps: float = 25.0,
                  ring_size: int = 8) -> list[np.ndarray]:
     """The predictor's saliency map (float32, its input size, in [0, 1]) for every frame."""
-    from rt_saliency.stream.pipeline import Pipeline
-    from rt_saliency.stream.sinks import CollectSink
-
     sink = CollectSink(limit=len(frames))
     with ArraySource(frames, fps) as source:
         Pipeline(source, predictor, [sink], ring_size=ring_size).run()

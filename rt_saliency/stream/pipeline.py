@@ -35,8 +35,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from rt_saliency.errors import PipelineError
+from rt_saliency.flow import FlowConfig, FlowEstimator, flow_to_input, stack_flows
 from rt_saliency.imaging import resize_to_input
-from rt_saliency.spec import INPUT_SIZE
+from rt_saliency.qp import QPMapper
+from rt_saliency.runtime.predictor import StreamPredictor
 from rt_saliency.stream.frames import Frame
 from rt_saliency.stream.ring import EndOfStream, RingBuffer, RingStopped
 from rt_saliency.stream.sources import Source
@@ -108,8 +110,6 @@ class _End:
 
 def default_qp(size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
     """The QP mapping for a source of ``size`` (rt_saliency.qp's defaults)."""
-    from rt_saliency.qp import QPMapper
-
     return QPMapper(size)
 
 
@@ -129,10 +129,10 @@ class Pipeline:
     def __init__(
         self,
         source: Source,
-        predictor: Any,
+        predictor: StreamPredictor,
         sinks: Sequence[Sink] = (),
         *,
-        flow: Any = None,
+        flow: FlowEstimator | None = None,
         qp_factory: Callable[[tuple[int, int]], Callable[[np.ndarray], np.ndarray]] | None = None,
         ring_size: int = 8,
         live: bool | None = None,
@@ -147,10 +147,8 @@ class Pipeline:
         self.sinks = list(sinks)
         self.flow_maps = int(predictor.flow_maps)
         self.lookahead = int(predictor.lookahead)
-        self.input_size = tuple(getattr(predictor, "input_size", INPUT_SIZE))
+        self.input_size = tuple(predictor.input_size)
         if flow is None:
-            from rt_saliency.flow import FlowConfig, FlowEstimator
-
             flow = FlowEstimator(FlowConfig())
         self._flow = flow
         self._qp_factory = qp_factory or default_qp
@@ -159,7 +157,7 @@ class Pipeline:
         self.keep_rgb = keep_rgb
         self.stats = stats or StreamStats(
             flow_maps=self.flow_maps, lookahead=self.lookahead, fps=source.info.fps,
-            backend=str(getattr(predictor, "name", type(predictor).__name__)),
+            backend=str(predictor.name),
             source=source.info.name, live=self.live)
         self.stats.source_obj = source
         self._abort = threading.Event()
@@ -292,8 +290,6 @@ class Pipeline:
             out.put(item)
 
     def _run_flow(self) -> None:
-        from rt_saliency.flow import flow_to_input
-
         estimator = self._flow
         inp, out = self.rings["flow"], self.rings["encode"]
         previous: np.ndarray | None = None
@@ -344,8 +340,6 @@ class Pipeline:
                 return
 
     def _run_encode(self) -> None:
-        from rt_saliency.flow import stack_flows
-
         s = self.flow_maps
 
         def process(window: list[_Item], end: _End | None) -> None:

@@ -7,7 +7,10 @@ from typing import IO, Any
 
 import numpy as np
 
+from rt_saliency.encode import Muxer, X264Encoder
 from rt_saliency.errors import ConfigError
+from rt_saliency.preview import PreviewWriter, render_preview
+from rt_saliency.qp import KvazaarRoiWriter, NdjsonWriter, NpyWriter, SvtAv1RoiWriter, grid_shape
 from rt_saliency.stream.pipeline import MapRecord
 
 
@@ -19,8 +22,6 @@ class NdjsonSink:
     """
 
     def __init__(self, target: str | Path | IO, block: int = 16, flush_each: bool = True) -> None:
-        from rt_saliency.qp import NdjsonWriter
-
         self._writer = NdjsonWriter(target, block=block, flush_each=flush_each)
 
     def write_map(self, record: MapRecord) -> None:
@@ -72,8 +73,6 @@ class EncoderSink:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float,
                  config: object | None = None) -> None:
-        from rt_saliency.encode import Muxer, X264Encoder
-
         self._enc = X264Encoder(width, height, fps, config)
         try:
             self._mux = Muxer(str(path), width, height, fps)
@@ -119,14 +118,10 @@ class PreviewSink:
     """
 
     def __init__(self, path: str | Path, fps: float, qp_range: float = 8.0) -> None:
-        from rt_saliency.preview import PreviewWriter
-
         self._writer = PreviewWriter(path, fps=fps)
         self._qp_range = qp_range
 
     def write_map(self, record: MapRecord) -> None:
-        from rt_saliency.preview import render_preview
-
         assert record.rgb is not None, "PreviewSink needs Pipeline(keep_rgb=True)"
         self._writer.write(render_preview(record.rgb, record.saliency, record.offsets,
                                           qp_range=self._qp_range))
@@ -161,8 +156,6 @@ class MapFileSink:
 
     def __init__(self, fmt: str, target: str | Path, frame_size: tuple[int, int],
                  block: int = 16) -> None:
-        from rt_saliency.qp import KvazaarRoiWriter, NpyWriter, SvtAv1RoiWriter, grid_shape
-
         self._zeros = np.zeros(grid_shape(frame_size, block), dtype=np.float32)
         self.format = fmt
         if fmt == "npy":

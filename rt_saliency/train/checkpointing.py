@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from rt_saliency.errors import WeightsError
+from rt_saliency.model import load_checkpoint, save_checkpoint
 
 
 def rng_state() -> dict[str, Any]:
@@ -46,8 +47,6 @@ def save_training_state(
     options: dict[str, Any],
 ) -> Path:
     """Write a resumable checkpoint (``progress``: epoch, step, epoch_step, best, ...)."""
-    from rt_saliency.model import save_checkpoint
-
     extra = {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -68,8 +67,6 @@ def load_training_state(
     scaler: Any | None,
 ) -> dict[str, Any]:
     """Restore everything :func:`save_training_state` wrote; return its ``progress`` dict."""
-    from rt_saliency.model import load_checkpoint
-
     _, data = load_checkpoint(path, model)
     for key in ("optimizer", "scheduler", "progress", "rng"):
         if key not in data:

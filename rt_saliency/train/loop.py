@@ -27,12 +27,21 @@ from torch.utils.data import ConcatDataset
 
 from rt_saliency.data.clips import ClipDataset
 from rt_saliency.data.gaze import is_gaze_collection, open_gaze_sets
-from rt_saliency.data.layout import dataset_name, detect_layout, open_datasets, read_dhf1k
+from rt_saliency.data.layout import (
+    dataset_name,
+    detect_layout,
+    open_datasets,
+    read_dhf1k,
+)
 from rt_saliency.data.stills import StillDataset
 from rt_saliency.errors import ConfigError
+from rt_saliency.flow import flow_config_for
+from rt_saliency.loss import saliency_loss_terms
+from rt_saliency.model import create_model
 from rt_saliency.train import distributed
 from rt_saliency.train.checkpointing import load_training_state, save_training_state
 from rt_saliency.train.schedule import PAPER_LR, make_optimizer, make_scheduler
+from rt_saliency.train.validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -105,22 +114,6 @@ class TrainResult:
     seconds: float
 
 
-def flow_config_for(
-    method: str | None, preset: str | None, size: tuple[int, ...] | None = None
-) -> Any:
-    """The :class:`rt_saliency.flow.FlowConfig` for CLI options (``None`` = the defaults)."""
-    from rt_saliency.flow import FlowConfig
-
-    kwargs: dict[str, Any] = {}
-    if size is not None:
-        kwargs["size"] = tuple(size)
-    if method is not None:
-        kwargs["method"] = method
-    if preset is not None:
-        kwargs["preset"] = preset
-    return FlowConfig(**kwargs)
-
-
 def _collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in batch[0]:
@@ -145,10 +138,6 @@ class _Budget:
 def train(cfg: TrainConfig) -> TrainResult:
     """Train as ``cfg`` says; write ``last.pt``, ``best.pt``, ``train_log.jsonl`` to ``out``."""
     from torch.utils.data import DataLoader, DistributedSampler
-
-    from rt_saliency.loss import saliency_loss_terms
-    from rt_saliency.model import create_model
-    from rt_saliency.train.validate import validate
 
     cfg.validate()
     t0 = time.monotonic()

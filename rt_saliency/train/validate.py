@@ -1,7 +1,7 @@
 """Periodic validation during training: loss and metrics on a fixed subset of validation clips.
 
 Cheap on purpose (the network's grid, a bounded number of clips); the benchmark numbers come from
-:func:`rt_saliency.evaluation.evaluate`, which scores at the ground truth's own resolution.
+:func:`rt_saliency.apps.evaluate.evaluate`, which scores at the ground truth's own resolution.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from rt_saliency import metrics
+from rt_saliency.loss import saliency_loss_terms
+
 
 @torch.no_grad()
 def validate(
     model: torch.nn.Module, dataset: Any, device: torch.device, max_clips: int = 20
 ) -> dict[str, float]:
     """Mean loss, CC, NSS and SIM over up to ``max_clips`` clips spread evenly over ``dataset``."""
-    from rt_saliency import metrics
-    from rt_saliency.loss import saliency_loss_terms
-
     was_training = model.training
     model.eval()
     n = len(dataset)

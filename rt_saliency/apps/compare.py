@@ -27,6 +27,7 @@ from rt_saliency.encode.quality import ewpsnr, psnr, ssim
 from rt_saliency.encode.x264 import X264Config, X264Encoder
 from rt_saliency.errors import ConfigError, DatasetError, InputError, InputNotFoundError
 from rt_saliency.qp.mapping import QPConfig, QPMapper
+from rt_saliency.stream.offline import predict_clip
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +182,6 @@ def _score(frames: Sequence[np.ndarray], decoded: Sequence[np.ndarray], size: tu
 def predicted_maps(frames: Sequence[np.ndarray], fps: Fraction, predictor: Any) -> list[np.ndarray]:
     """Saliency of I420 ``frames`` from a :class:`StreamPredictor`, through the daemon's pipeline."""
     import cv2
-
-    from rt_saliency.stream.offline import predict_clip
 
     rgb = [cv2.cvtColor(f, cv2.COLOR_YUV2RGB_I420) for f in frames]
     return predict_clip(predictor, rgb, fps=float(fps))

@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rt_saliency import metrics
+from rt_saliency.apps.evaluate.protocol import centre_bias
 from rt_saliency.data.gaze import (
     GazeImage,
     density_map,
@@ -33,7 +34,6 @@ from rt_saliency.data.gaze import (
     scale_points,
 )
 from rt_saliency.errors import ConfigError
-from rt_saliency.evaluation import centre_bias
 from rt_saliency.stream.offline import predict_clip
 
 STILL_METRICS = ("auc_j", "sim", "sauc", "cc", "nss", "kld")

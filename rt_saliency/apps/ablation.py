@@ -15,7 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rt_saliency.evaluation import BASELINE_NAME, EvalOptions, evaluate, to_markdown, write_report
+from rt_saliency.apps.evaluate import (
+    BASELINE_NAME,
+    EvalOptions,
+    evaluate,
+    to_markdown,
+    write_report,
+)
 from rt_saliency.train.loop import TrainConfig, train
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,19 @@ from typing import Any
 
 import numpy as np
 
+from rt_saliency.deploy.engine import (
+    build_engine,
+    engine_filename,
+    import_tensorrt,
+    runtime_info,
+)
+from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, random_inputs
+from rt_saliency.deploy.onnx_export import export_onnx
 from rt_saliency.errors import BackendUnavailableError
+from rt_saliency.model import create_model
+from rt_saliency.runtime.onnx_runner import OnnxRunner
+from rt_saliency.runtime.registry import load_model
+from rt_saliency.runtime.tensorrt_runner import TensorRTRunner
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +41,6 @@ TOLERANCE = {"fp32": 2e-3, "fp16": 5e-2}
 
 
 def _require_gpu() -> Any:
-    from rt_saliency.deploy.engine import import_tensorrt
-
     trt = import_tensorrt()  # raises BackendUnavailableError with the install hint
     import torch
 
@@ -85,13 +95,6 @@ def run_gpu_check(
     import onnxruntime as ort
     import torch
 
-    from rt_saliency.deploy.engine import build_engine, engine_filename, runtime_info
-    from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, random_inputs
-    from rt_saliency.deploy.onnx_export import export_onnx
-    from rt_saliency.runtime.onnx_runner import OnnxRunner
-    from rt_saliency.runtime.registry import load_model
-    from rt_saliency.runtime.tensorrt_runner import TensorRTRunner
-
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
@@ -107,8 +110,6 @@ def run_gpu_check(
     if weights is not None:
         model = load_model(weights)
     else:
-        from rt_saliency.model import create_model
-
         torch.manual_seed(seed)
         model = create_model().eval()
         report["notes"].append("random-init weights (no --weights given)")

@@ -16,27 +16,22 @@ import numpy as np
 from torch import nn
 
 from rt_saliency.deploy.calibration import video_frame_count, video_samples
-from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, graph_outputs, random_inputs
+from rt_saliency.deploy.graphs import random_inputs
 from rt_saliency.deploy.onnx_export import ExportResult
 from rt_saliency.metrics import cc
-from rt_saliency.runtime.base import Runner, compare_outputs
+from rt_saliency.runtime.base import Runner
+from rt_saliency.runtime.compare import compare_outputs
 from rt_saliency.runtime.network import upsample_map
 from rt_saliency.runtime.onnx_runner import OnnxRunner
-from rt_saliency.runtime.torch_runner import TorchRunner
+from rt_saliency.runtime.pair import open_runner_pair
 from rt_saliency.spec import INPUT_SIZE
 
 
 def _pairs(model: nn.Module, result: ExportResult, threads: int | None) -> dict[str, tuple[Runner, Runner]]:
-    return {
-        "encoder": (
-            OnnxRunner(result.encoder_path, threads=threads),
-            TorchRunner(EncoderGraph(model), result.encoder_specs, graph_outputs("encoder"), threads=threads),
-        ),
-        "head": (
-            OnnxRunner(result.head_path, threads=threads),
-            TorchRunner(HeadGraph(model), result.head_specs, graph_outputs("head"), threads=threads),
-        ),
-    }
+    """Per graph, the exported ONNX runner and the torch reference it must match."""
+    onnx = open_runner_pair("onnxruntime", (result.encoder_path, result.head_path), threads=threads)
+    ref = open_runner_pair("torch", model, lookahead=result.lookahead, threads=threads)
+    return {"encoder": (onnx.encoder, ref.encoder), "head": (onnx.head, ref.head)}
 
 
 def time_runner(runner: Runner, inputs: dict[str, np.ndarray], repeat: int = 10, warmup: int = 2) -> list[float]:

@@ -27,7 +27,20 @@ from typing import Any
 
 import numpy as np
 
+from rt_saliency.apps.compare import read_clip, read_maps
+from rt_saliency.data.synth import SynthConfig, generate_synthetic
+from rt_saliency.encode import Muxer, X264Config, X264Encoder
+from rt_saliency.encode.quality import ewpsnr, psnr
 from rt_saliency.errors import ConfigError, InputError
+from rt_saliency.preview import PreviewWriter, render_preview
+from rt_saliency.stream.daemon import (
+    Daemon,
+    DaemonOptions,
+    OutputOptions,
+    PredictorOptions,
+    SourceOptions,
+)
+from rt_saliency.stream.frames import StreamInfo
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +77,6 @@ class _DemoSink:
 
     def __init__(self, out: Path, size: tuple[int, int], fps: float, config: DemoConfig,
                  snapshot_frames: set[int]) -> None:
-        from rt_saliency.encode import Muxer, X264Config, X264Encoder
-        from rt_saliency.preview import PreviewWriter
-
         height, width = size
         x264 = X264Config(preset=config.preset, bitrate=config.bitrate_kbps, crf=None)
         self._encoders = {
@@ -80,8 +90,6 @@ class _DemoSink:
         self.offsets: list[np.ndarray] = []
 
     def write_map(self, record: Any) -> None:
-        from rt_saliency.preview import render_preview
-
         rgb, offsets = record.rgb, record.offsets
         for name, (encoder, muxer) in self._encoders.items():
             muxer.mux(encoder.encode(rgb, offsets if name == "saliency" else None,
@@ -134,8 +142,6 @@ def _decode_luma(path: Path) -> list[np.ndarray]:
 
 def _quality(reference: list[np.ndarray], encoded: Path, maps: list[np.ndarray],
              seconds: float) -> dict[str, float]:
-    from rt_saliency.encode.quality import ewpsnr, psnr
-
     decoded = _decode_luma(encoded)
     if len(decoded) != len(reference):
         raise InputError(f"{encoded} decodes to {len(decoded)} frames, expected {len(reference)}")
@@ -150,8 +156,6 @@ def _quality(reference: list[np.ndarray], encoded: Path, maps: list[np.ndarray],
 
 def _snapshot_png(snapshots: list, path: Path) -> None:
     import cv2
-
-    from rt_saliency.preview import render_preview
 
     rows = [render_preview(rgb, sal, qp, panel_height=240) for _, rgb, sal, qp in
             sorted(snapshots, key=lambda s: s[0])]
@@ -220,13 +224,6 @@ def _markdown(report: dict[str, Any]) -> str:
 
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Run the demo and return its report (also written to ``out/report.{json,md}``)."""
-    from rt_saliency.data.synth import SynthConfig, generate_synthetic
-    from rt_saliency.encode.compare import read_clip, read_maps
-    from rt_saliency.runtime.registry import open_predictor
-    from rt_saliency.stream.pipeline import Pipeline
-    from rt_saliency.stream.sinks import NdjsonSink
-    from rt_saliency.stream.sources import open_source
-
     config.validate()
     started = time.perf_counter()
     out = Path(config.out)
@@ -246,19 +243,21 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     log.info("generated %d frames (%dx%d) in %s", config.frames, config.width, config.height,
              input_path)
 
-    predictor = open_predictor(config.backend, config.weights)
     snapshot_frames = {int(f * (config.frames - 1)) for f in SNAPSHOT_AT}
-    with open_source(str(input_path)) as source:
-        size = (source.info.height, source.info.width)
-        demo_sink = _DemoSink(out, size, config.fps, config, snapshot_frames)
-        ndjson = NdjsonSink(out / "qp.ndjson")
-        pipeline = Pipeline(source, predictor, [ndjson, demo_sink], keep_rgb=True)
-        try:
-            stats = pipeline.run()
-        finally:
-            for sink in (ndjson, demo_sink):
-                sink.close()
-            predictor.close()
+    sinks: list[_DemoSink] = []
+
+    def demo_sink(info: StreamInfo) -> _DemoSink:
+        sinks.append(_DemoSink(out, (info.height, info.width), config.fps, config, snapshot_frames))
+        return sinks[0]
+
+    options = DaemonOptions(
+        SourceOptions(str(input_path)),
+        predictor=PredictorOptions(config.backend, weights=config.weights),
+        outputs=OutputOptions(qp_out=out / "qp.ndjson"),
+        keep_rgb=True)
+    with Daemon(options, sinks=[demo_sink]) as daemon:
+        stats = daemon.run()
+    demo = sinks[0]
     stream = stats.snapshot()
 
     reference, _, _ = read_clip(input_path, config.frames)
@@ -266,8 +265,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     seconds = len(reference) / config.fps
     encodes = {name: _quality(reference, out / f"{name}.mp4", maps, seconds)
                for name in ("plain", "saliency")}
-    _snapshot_png(demo_sink.snapshots, out / "preview.png")
-    stacked = np.stack(demo_sink.offsets)
+    _snapshot_png(demo.snapshots, out / "preview.png")
+    stacked = np.stack(demo.offsets)
     report = {
         "clip": asdict(synth) | {"number": number},
         "stream": stream,

@@ -1,0 +1,213 @@
+"""The one place a streaming daemon is assembled: source, predictor, flow, QP mapper, sinks, stats
+and metrics server, from a typed :class:`DaemonOptions`.
+
+``rt-saliency run``, the demo and the pipeline benchmark all build their stream here, so they
+run the same thing.  Opening order is part of the contract: the input and the predictor first,
+then the metrics server, and the outputs last, so a start that fails leaves every earlier output
+untouched; everything is closed in reverse order, outputs finished only when the run succeeded.
+
+    with Daemon(DaemonOptions(SourceOptions("in.mp4"), outputs=OutputOptions(qp_out="q.ndjson"))) as d:
+        stats = d.run()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from rt_saliency.encode import X264Config
+from rt_saliency.flow import FlowConfig, FlowEstimator
+from rt_saliency.qp import QPConfig, QPMapper
+from rt_saliency.runtime.predictor import StreamPredictor
+from rt_saliency.runtime.registry import open_predictor
+from rt_saliency.spec import DEFAULT_LOOKAHEAD
+from rt_saliency.stream.frames import StreamInfo
+from rt_saliency.stream.metrics_http import MetricsServer
+from rt_saliency.stream.pipeline import Pipeline, Sink
+from rt_saliency.stream.sinks import EncoderSink, MapFileSink, NdjsonSink, PreviewSink
+from rt_saliency.stream.sources import Source, open_source
+from rt_saliency.stream.stats import StreamStats
+
+log = logging.getLogger(__name__)
+
+#: a sink the caller adds, built once the source's size and rate are known
+SinkFactory = Callable[[StreamInfo], Sink]
+#: the daemon's own sinks: finished by ``__exit__`` on success, an earlier file kept on failure
+OwnSink = NdjsonSink | MapFileSink | EncoderSink | PreviewSink
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """What to read and how (see :func:`rt_saliency.stream.sources.open_source`)."""
+
+    input: str
+    input_format: str | None = None
+    size: tuple[int, int] | None = None
+    pix_fmt: str | None = None
+    fps: float | None = None
+    #: None: the source's own policy (cameras live, files lossless)
+    live: bool | None = None
+    open_timeout: float = 5.0
+    read_timeout: float = 5.0
+    reconnect_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class PredictorOptions:
+    """Which predictor to serve (see :func:`rt_saliency.runtime.registry.open_predictor`)."""
+
+    backend: str = "auto"
+    weights: str | Path | None = None
+    engine_dir: str | Path | None = None
+    flow_maps: int | None = None
+    lookahead: int = DEFAULT_LOOKAHEAD
+    threads: int | None = None
+    prior_faces: bool = True
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """The daemon's own outputs; ``None`` leaves one out."""
+
+    #: QP maps: a path or "-" (stdout) for NDJSON, a path for the other formats
+    qp_out: str | Path | None = None
+    qp_format: str = "ndjson"
+    #: H.264 file encoded with the offsets, and its settings
+    output: str | Path | None = None
+    x264: X264Config = field(default_factory=X264Config)
+    #: side-by-side preview video
+    preview: str | Path | None = None
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    """Everything a daemon is built from."""
+
+    source: SourceOptions
+    predictor: PredictorOptions = field(default_factory=PredictorOptions)
+    outputs: OutputOptions = field(default_factory=OutputOptions)
+    qp: QPConfig = field(default_factory=QPConfig)
+    #: flow settings (None: the defaults, as in training)
+    flow: FlowConfig | None = None
+    ring_size: int = 8
+    max_frames: int | None = None
+    #: hand source frames to the sinks (an added sink that encodes needs them)
+    keep_rgb: bool = False
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+
+
+class Daemon:
+    """A stream assembled from :class:`DaemonOptions`; a context manager around one run.
+
+    ``predictor`` / ``flow``: already open ones to use instead of those the options describe
+    (the benchmark reuses a warmed predictor across runs); the daemon closes only what it opened.
+    ``sinks``: factories of extra sinks, called with the source's :class:`StreamInfo` after the
+    daemon's own outputs are open.
+    """
+
+    def __init__(
+        self,
+        options: DaemonOptions,
+        *,
+        predictor: StreamPredictor | None = None,
+        flow: FlowEstimator | None = None,
+        sinks: Sequence[SinkFactory] = (),
+    ) -> None:
+        self.options = options
+        self._given_predictor = predictor
+        self._flow = flow
+        self._sink_factories = tuple(sinks)
+        self._stack = contextlib.ExitStack()
+        self.source: Source | None = None
+        self.predictor: StreamPredictor | None = None
+        self.stats: StreamStats | None = None
+        self.metrics: MetricsServer | None = None
+        self.pipeline: Pipeline | None = None
+
+    def __enter__(self) -> Daemon:
+        try:
+            self._open()
+        except BaseException as exc:
+            self._stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool | None:
+        return self._stack.__exit__(exc_type, exc, tb)
+
+    def _open(self) -> None:
+        opts, stack = self.options, self._stack
+        src = opts.source
+        source = self.source = stack.enter_context(open_source(
+            src.input, input_format=src.input_format, size=src.size, pix_fmt=src.pix_fmt,
+            fps=src.fps, live=src.live, open_timeout=src.open_timeout,
+            read_timeout=src.read_timeout, reconnect_timeout=src.reconnect_timeout))
+        info = source.info
+        log.info("input %s: %dx%d, %s fps, %s", info.name, info.width, info.height,
+                 f"{info.fps:g}" if info.fps else "unknown", "live" if info.live else "lossless")
+        predictor = self._given_predictor
+        if predictor is None:
+            p = opts.predictor
+            predictor = open_predictor(p.backend, weights=p.weights, engine_dir=p.engine_dir,
+                                       flow_maps=p.flow_maps, lookahead=p.lookahead,
+                                       threads=p.threads, prior_faces=p.prior_faces)
+            stack.callback(predictor.close)
+            if p.flow_maps not in (None, predictor.flow_maps) or predictor.lookahead != p.lookahead:
+                log.info("backend %s runs with S=%d flow maps and lookahead L=%d",
+                         predictor.name, predictor.flow_maps, predictor.lookahead)
+        self.predictor = predictor
+        live = info.live if src.live is None else src.live
+        self.stats = StreamStats(flow_maps=int(predictor.flow_maps),
+                                 lookahead=int(predictor.lookahead), fps=info.fps,
+                                 backend=str(predictor.name), source=info.name, live=live)
+        if opts.metrics_port is not None:
+            self.metrics = stack.enter_context(
+                MetricsServer(self.stats, opts.metrics_port, opts.metrics_host))
+
+        # the outputs open last; each is finished on success, an earlier file kept on failure
+        sinks: list[Sink] = []
+        for sink in self._own_sinks(info):  # a generator: each sink is on the stack before the next opens
+            stack.push(sink)
+            sinks.append(sink)
+        for factory in self._sink_factories:
+            sink = factory(info)
+            if hasattr(sink, "__exit__"):
+                stack.push(sink)  # type: ignore[arg-type]
+            else:
+                stack.callback(sink.close)
+            sinks.append(sink)
+        qp = opts.qp
+        outputs = opts.outputs
+        self.pipeline = Pipeline(
+            source, predictor, sinks,
+            flow=self._flow if self._flow is not None else FlowEstimator(opts.flow or FlowConfig()),
+            qp_factory=lambda frame_size: QPMapper(frame_size, qp),
+            ring_size=opts.ring_size, live=src.live, max_frames=opts.max_frames,
+            keep_rgb=opts.keep_rgb or outputs.output is not None or outputs.preview is not None,
+            stats=self.stats)
+
+    def _own_sinks(self, info: StreamInfo) -> Iterator[OwnSink]:
+        """The QP-map, encode and preview sinks the options ask for, opened in that order."""
+        out, qp = self.options.outputs, self.options.qp
+        if out.qp_out is not None:
+            if out.qp_format == "ndjson":
+                yield NdjsonSink(out.qp_out, block=qp.block)
+            else:
+                yield MapFileSink(out.qp_format, out.qp_out, (info.height, info.width),
+                                  block=qp.block)
+        if out.output is not None:
+            yield EncoderSink(out.output, info.width, info.height, info.fps or 30.0, out.x264)
+        if out.preview is not None:
+            yield PreviewSink(out.preview, info.fps or 30.0, qp_range=max(-qp.qp_min, qp.qp_max))
+
+    def run(self) -> StreamStats:
+        """Stream to the end (or until :meth:`stop`); raises ``PipelineError`` when a stage fails."""
+        if self.pipeline is None:
+            raise RuntimeError("Daemon.run() outside its with-block")
+        return self.pipeline.run()
