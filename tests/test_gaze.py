@@ -26,7 +26,7 @@ from rt_saliency.data.synth import SynthConfig, generate_synthetic
 from rt_saliency.errors import ConfigError, DatasetError
 from rt_saliency.model import create_model
 from rt_saliency.train import TrainConfig, train
-from rt_saliency.train.loop import _same_kind_batches
+from rt_saliency.train.datasets import same_kind_batches
 
 SETS = ("osie", "eyecrowd_nus", "nus_scene_sun500")
 
@@ -151,15 +151,15 @@ def test_cell_state_stays_bounded_forever() -> None:
     assert float(c_free.abs().max()) > 100  # what the clip prevents
 
 
-def test_same_kind_batches() -> None:
+def testsame_kind_batches() -> None:
     kinds = [False] * 5 + [True] * 7
     order = list(range(12))[::-1]
-    out = _same_kind_batches(order, kinds, 2, seed=3)
+    out = same_kind_batches(order, kinds, 2, seed=3)
     batches = [out[i : i + 2] for i in range(0, len(out), 2)]
     assert all(len({kinds[i] for i in b}) == 1 for b in batches)
     assert len(out) == 10 and len(set(out)) == 10  # one clip and one still left over
-    assert out == _same_kind_batches(order, kinds, 2, seed=3)  # deterministic (resume)
-    assert _same_kind_batches(order, kinds, 1, seed=3) == order
+    assert out == same_kind_batches(order, kinds, 2, seed=3)  # deterministic (resume)
+    assert same_kind_batches(order, kinds, 1, seed=3) == order
 
 
 def test_training_mixes_stills_and_clips(gaze_mini: Path, tmp_path: Path) -> None:

@@ -16,8 +16,13 @@ import pytest
 from rt_saliency.errors import ConfigError, InputError
 from rt_saliency.qp import QPConfig, QPMapper
 from rt_saliency.qp.mapping import pool_blocks
-from rt_saliency.qp.writers import (KvazaarRoiWriter, SvtAv1RoiWriter, limit_levels,
-                                    read_kvazaar_roi, read_svtav1_roi)
+from rt_saliency.qp.roi_files import (
+    KvazaarRoiWriter,
+    SvtAv1RoiWriter,
+    limit_levels,
+    read_kvazaar_roi,
+    read_svtav1_roi,
+)
 
 
 def svt_doc_reader(text: str, width: int, height: int) -> dict[int, list[int]]:

@@ -219,7 +219,7 @@ def test_qp_formats_for_other_encoders(tmp_path, fmt: str) -> None:
     import numpy as np
 
     from rt_saliency.cli import main
-    from rt_saliency.qp.writers import read_kvazaar_roi, read_svtav1_roi
+    from rt_saliency.qp.roi_files import read_kvazaar_roi, read_svtav1_roi
 
     target = tmp_path / {"npy": "maps", "kvazaar": "roi.bin", "svtav1": "roi.txt"}[fmt]
     status = main(["-q", "run", "-i", "synth://200x120?frames=9&fps=10", "--qp-out", str(target),

@@ -7,15 +7,13 @@ from rt_saliency.qp.mapping import (
     offsets_from_saliency,
     pool_blocks,
 )
-from rt_saliency.qp.writers import (
+from rt_saliency.qp.roi_files import (
     KvazaarRoiWriter,
-    NdjsonWriter,
-    NpyWriter,
     SvtAv1RoiWriter,
     read_kvazaar_roi,
-    read_ndjson,
     read_svtav1_roi,
 )
+from rt_saliency.qp.writers import NdjsonWriter, NpyWriter, read_ndjson
 
 __all__ = [
     "QPConfig", "QPMapper", "grid_shape", "offsets_from_saliency", "pool_blocks",

@@ -23,23 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import ConcatDataset
 
-from rt_saliency.data.clips import ClipDataset
-from rt_saliency.data.gaze import is_gaze_collection, open_gaze_sets
-from rt_saliency.data.layout import (
-    dataset_name,
-    detect_layout,
-    open_datasets,
-    read_dhf1k,
-)
-from rt_saliency.data.stills import StillDataset
 from rt_saliency.errors import ConfigError
 from rt_saliency.flow import flow_config_for
 from rt_saliency.loss import saliency_loss_terms
 from rt_saliency.model import create_model
 from rt_saliency.train import distributed
 from rt_saliency.train.checkpointing import load_training_state, save_training_state
+from rt_saliency.train.datasets import same_kind_batches, sample_kinds, train_dataset, val_dataset
 from rt_saliency.train.schedule import PAPER_LR, make_optimizer, make_scheduler
 from rt_saliency.train.validate import validate
 
@@ -153,8 +144,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         model = create_model(cfg.model, **_overrides(cfg.model_overrides)).to(ctx.device)
         size = tuple(model.config.input_size)
         flow_cfg = flow_config_for(cfg.flow_method, cfg.flow_preset, size)
-        train_set = _train_set(cfg, model.config.flow_maps, size, flow_cfg)
-        val_set = _val_set(cfg, model.config.flow_maps, size, flow_cfg)
+        train_set = train_dataset(cfg.data, model.config.flow_maps, size, flow_cfg, cfg.clip_len,
+                                  cfg.clip_stride, cfg.flip)
+        val_set = val_dataset(cfg.data, model.config.flow_maps, size, flow_cfg, cfg.clip_len)
         optimizer = make_optimizer(model.parameters(), cfg.lr)
         scheduler = make_scheduler(optimizer, cfg.decay_every, cfg.decay_factor)
         use_amp = cfg.amp and ctx.device.type == "cuda"
@@ -173,7 +165,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         first_loss = last_loss = None
         val_result: dict[str, float] | None = None
         stopped_by = "epochs"
-        kinds = _sample_kinds(train_set)
+        kinds = sample_kinds(train_set)
         has_stills = any(kinds)
         steps_per_epoch = math.ceil(len(train_set) / (cfg.batch_size * ctx.world_size))
         last_path = run_dir / "last.pt"
@@ -189,7 +181,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed
             )
             sampler.set_epoch(epoch)
-            order = _same_kind_batches(list(sampler), kinds, cfg.batch_size, cfg.seed + epoch)
+            order = same_kind_batches(list(sampler), kinds, cfg.batch_size, cfg.seed + epoch)
             order = order[progress["epoch_step"] * cfg.batch_size :]
             loader = DataLoader(
                 train_set,
@@ -322,70 +314,6 @@ def _keep_running_stats(model: torch.nn.Module, frozen: bool, momentum: float = 
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.momentum = 0.0 if frozen else momentum
-
-
-def _sample_kinds(dataset: Any) -> list[bool]:
-    """Per sample: is it a static clip (a still)?  Batches hold one kind (stills encode once)."""
-    parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
-    return [isinstance(p, StillDataset) for p in parts for _ in range(len(p))]
-
-
-def _same_kind_batches(order: list[int], kinds: list[bool], batch_size: int, seed: int) -> list[int]:
-    """``order`` regrouped so that every batch of ``batch_size`` holds samples of one kind; the
-    batches are interleaved in a seeded order (deterministic, so a resumed run continues with the
-    batches it would have seen); incomplete batches are dropped."""
-    if batch_size == 1 or len(set(kinds)) < 2:
-        return order
-    batches: list[list[int]] = []
-    for kind in (False, True):
-        same = [i for i in order if kinds[i] == kind]
-        batches += [same[k : k + batch_size] for k in range(0, len(same) - batch_size + 1,
-                                                           batch_size)]
-    random.Random(seed).shuffle(batches)
-    return [i for b in batches for i in b]
-
-
-def _split_roots(roots: list[str]) -> tuple[list[str], list[str]]:
-    """(video roots, gaze-image roots) of ``roots``."""
-    video, gaze = [], []
-    for root in roots:
-        (gaze if is_gaze_collection(Path(root)) else video).append(root)
-    return video, gaze
-
-
-def _train_set(cfg: TrainConfig, flow_maps: int, size: tuple[int, ...], flow_cfg: Any) -> Any:
-    """Clips of every video root and static clips of every gaze-image root, concatenated."""
-    video, gaze = _split_roots(cfg.data)
-    parts: list[Any] = []
-    if video:
-        parts.append(ClipDataset(open_datasets(video, "train"), flow_maps, size, flow_cfg,
-                                 cfg.clip_len, cfg.clip_stride))
-    if gaze:
-        parts.append(StillDataset(open_gaze_sets(gaze, "train"), flow_maps, size, cfg.clip_len,
-                                  cfg.flip))
-    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
-
-
-def _val_set(cfg: TrainConfig, flow_maps: int, size: tuple[int, ...], flow_cfg: Any) -> Any:
-    """Validation clips: the val videos of DHF1K-layout roots and the val stills of gaze roots
-    (never a test image); None if no root has any."""
-    video, gaze = _split_roots(cfg.data)
-    parts: list[Any] = []
-    records = []
-    for root in video:
-        if detect_layout(Path(root)) == "dhf1k":
-            # a root without val videos has none ([]); a broken val video still raises
-            found = read_dhf1k(Path(root), "val", dataset=dataset_name(Path(root)))
-            if not found:
-                log.info("no validation videos in %s", root)
-            records.extend(found)
-    if records:
-        parts.append(ClipDataset(records, flow_maps, size, flow_cfg, cfg.clip_len, cfg.clip_len))
-    if gaze:
-        parts.append(StillDataset(open_gaze_sets(gaze, "val"), flow_maps, size, cfg.clip_len))
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
 def _run_validation(
