@@ -7,7 +7,8 @@ Heavy imports (PyAV, OpenCV, matplotlib) happen inside the functions that need t
 from fractions import Fraction
 from typing import Any
 
-from rt_saliency.encode.base import EncoderConfig, Packet, PlanarEncoder, frame_rate
+from rt_saliency.encode.base import Packet, PlanarEncoder
+from rt_saliency.encode.config import EncoderConfig, frame_rate
 from rt_saliency.encode.mux import Muxer, guess_format
 from rt_saliency.encode.x264 import X264Config, X264Encoder
 from rt_saliency.encode.x265 import X265Config, X265Encoder

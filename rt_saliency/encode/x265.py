@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from rt_saliency.encode.base import EncoderConfig, PlanarEncoder, vui_codes
+from rt_saliency.encode.base import PlanarEncoder, vui_codes
+from rt_saliency.encode.config import EncoderConfig
 from rt_saliency.errors import ConfigError, EncoderError
 from rt_saliency.optional import import_optional
 
