@@ -156,3 +156,16 @@ def write_text(target: str | Path, text: str) -> None:
         atomic.discard()
         raise output_error(target, exc) from exc
     atomic.commit()
+
+
+def write_bytes(target: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically; :class:`OutputError` on failure, with the earlier
+    file kept."""
+    atomic = AtomicTarget(target)
+    try:
+        with open(atomic.path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        atomic.discard()
+        raise output_error(target, exc) from exc
+    atomic.commit()

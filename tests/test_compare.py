@@ -4,6 +4,8 @@ whose saliency is known by construction."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -113,3 +115,25 @@ def test_compare_bad_inputs_exit_2(tmp_path, synth_clip) -> None:
                  "--out", str(tmp_path / "o")]) == 2
     assert main(["compare", "-i", str(frames), "--saliency", str(maps), "--crf", "20",
                  "--out", str(tmp_path / "o")]) == 2  # one ladder point: no BD-rate
+
+
+def test_compare_psnr_equals_ffmpegs_psnr_filter(tmp_path, vtest_avi, ffmpeg_bin) -> None:
+    """The report's luma PSNR is measured on the coded Y plane (limited range, no stretch): it
+    equals FFmpeg's psnr filter between each kept encode and the source within 0.01 dB."""
+    out = tmp_path / "vtest"
+    assert main(["compare", "-i", str(vtest_avi), "--backend", "prior", "--crf", "24", "34",
+                 "--frames", "8", "--out", str(out), "--json"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    checked = 0
+    for point in report["points"]:
+        for name in ("baseline", "saliency"):
+            row = point[name]
+            proc = subprocess.run(
+                [ffmpeg_bin, "-hide_banner", "-nostats", "-i", row["file"], "-i", str(vtest_avi),
+                 "-lavfi", "[0:v]settb=AVTB,setpts=N[a];[1:v]trim=end_frame=8,settb=AVTB,"
+                 "setpts=N[b];[a][b]psnr", "-f", "null", "-"],
+                capture_output=True, text=True, timeout=120, check=True)
+            ffmpeg_y = float(re.search(r"PSNR y:([0-9.]+)", proc.stderr).group(1))
+            assert row["psnr_pooled"] == pytest.approx(ffmpeg_y, abs=0.01), (name, point)
+            checked += 1
+    assert checked == 4

@@ -9,9 +9,9 @@ what perfect saliency would buy.  Frames are held in memory, so ``max_frames`` b
 
 from __future__ import annotations
 
-import io
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -20,14 +20,18 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
+import cv2
 import numpy as np
 
+from rt_saliency.atomic import write_bytes
 from rt_saliency.encode.bdrate import bd_rate
-from rt_saliency.encode.quality import ewpsnr, psnr, ssim
+from rt_saliency.encode.quality import PSNR_CAP_DB, decoded_luma, ewpsnr, psnr, ssim
 from rt_saliency.encode.x264 import X264Config, X264Encoder
 from rt_saliency.errors import ConfigError, DatasetError, InputError, InputNotFoundError
 from rt_saliency.qp.mapping import QPConfig, QPMapper
 from rt_saliency.stream.offline import predict_clip
+from rt_saliency.yuv import planes_from_av_frame
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +77,18 @@ def read_clip(source: str | Path, max_frames: int,
               fps: float | None = None) -> tuple[list[np.ndarray], Fraction, tuple[int, int]]:
     """Frames of a video file or an image folder as packed I420 arrays ((H*3/2, W) uint8).
 
-    Odd sizes are cropped to even (the report states the size used).  Returns the frames, the
-    frame rate (the file's, or ``fps``, or 25 for a folder) and the (H, W) used.
+    A video's planes are kept as coded (8-bit 4:2:0 sources unchanged; other formats through
+    swscale to yuv420p in their own range, never through RGB), so PSNR is measured on the code
+    values the encoder saw.  Images are converted once (OpenCV BGR -> I420).  Odd sizes are
+    cropped to even (the report states the size used).  Returns the frames, the frame rate (the
+    file's, or ``fps``, or 25 for a folder) and the (H, W) used.
     """
-    import cv2
 
     path = Path(source)
     if not path.exists():
         raise InputNotFoundError(f"no such video or frame folder: {path}")
     bgr: list[np.ndarray] = []
+    yuv: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     if path.is_dir():
         files = _images(path)[:max_frames]
         if not files:
@@ -93,8 +100,6 @@ def read_clip(source: str | Path, max_frames: int,
             bgr.append(img)
         rate = Fraction(fps or 25).limit_denominator(1001)
     else:
-        import av
-
         try:
             with av.open(str(path)) as container:
                 if not container.streams.video:
@@ -103,13 +108,14 @@ def read_clip(source: str | Path, max_frames: int,
                 rate = Fraction(fps).limit_denominator(1001) if fps else Fraction(
                     stream.average_rate or stream.guessed_rate or 25)
                 for frame in container.decode(stream):
-                    bgr.append(frame.to_ndarray(format="bgr24"))
-                    if len(bgr) >= max_frames:
+                    yuv.append(_i420_as_coded(frame))
+                    if len(yuv) >= max_frames:
                         break
         except av.FFmpegError as exc:
             raise InputError(f"cannot decode {path}: {exc}") from None
-        if not bgr:
+        if not yuv:
             raise InputError(f"{path} has no frames")
+        return _even_i420(yuv, rate)
     h, w = bgr[0].shape[:2]
     h2, w2 = h - (h & 1), w - (w & 1)
     if h2 < 16 or w2 < 16:
@@ -122,10 +128,32 @@ def read_clip(source: str | Path, max_frames: int,
     return frames, rate, (h2, w2)
 
 
+def _i420_as_coded(frame: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Y, U, V planes of a decoded frame in 8-bit 4:2:0, without a range conversion."""
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    return planes_from_av_frame(frame)
+
+
+def _even_i420(planes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], rate: Fraction
+               ) -> tuple[list[np.ndarray], Fraction, tuple[int, int]]:
+    """Packed I420 frames of even size (odd sizes cropped by one row/column)."""
+    h, w = planes[0][0].shape
+    h2, w2 = h - (h & 1), w - (w & 1)
+    if h2 < 16 or w2 < 16:
+        raise InputError(f"frames are too small to encode meaningfully: {w}x{h}")
+    frames = []
+    for i, (y, u, v) in enumerate(planes):
+        if y.shape != (h, w):
+            raise InputError(f"frame {i} is {y.shape[1]}x{y.shape[0]}, not {w}x{h}")
+        frames.append(np.concatenate([
+            np.asarray(y)[:h2, :w2].reshape(-1), np.asarray(u)[: h2 // 2, : w2 // 2].reshape(-1),
+            np.asarray(v)[: h2 // 2, : w2 // 2].reshape(-1)]).reshape(h2 * 3 // 2, w2))
+    return frames, rate, (h2, w2)
+
+
 def read_maps(folder: str | Path, count: int) -> list[np.ndarray]:
     """The first ``count`` per-frame saliency maps of a folder, float32 in [0, 1]."""
-    import cv2
-
     folder = Path(folder)
     if not folder.is_dir():
         raise InputNotFoundError(f"no such saliency folder: {folder}")
@@ -156,11 +184,8 @@ def _encode(frames: Sequence[np.ndarray], size: tuple[int, int], fps: Fraction,
 
 
 def decode_luma(data: bytes) -> list[np.ndarray]:
-    """Y planes of a raw Annex-B H.264 stream, in display order."""
-    import av
-
-    with av.open(io.BytesIO(data), format="h264") as container:
-        return [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+    """Y planes of a raw Annex-B H.264 stream, in display order, as coded (no range stretch)."""
+    return [y for y, _depth in decoded_luma(data, format="h264")]
 
 
 def _score(frames: Sequence[np.ndarray], decoded: Sequence[np.ndarray], size: tuple[int, int],
@@ -168,21 +193,23 @@ def _score(frames: Sequence[np.ndarray], decoded: Sequence[np.ndarray], size: tu
     h = size[0]
     if len(decoded) != len(frames):
         raise InputError(f"decoded {len(decoded)} frames of {len(frames)}")
-    p, s, e = [], [], []
+    p, s, e, mse = [], [], [], []
     for ref, dec, wmap in zip(frames, decoded, weights):
         y = ref[:h]
         p.append(psnr(y, dec))
         s.append(ssim(y, dec))
         e.append(ewpsnr(y, dec, wmap))
+        mse.append(float(np.mean((y.astype(np.float64) - dec.astype(np.float64)) ** 2)))
     seconds = len(frames) / float(fps)
+    mean_mse = float(np.mean(mse))
     return {"bytes": nbytes, "kbps": nbytes * 8 / seconds / 1000.0, "psnr": float(np.mean(p)),
+            # FFmpeg's psnr filter summary: the PSNR of the clip's mean MSE
+            "psnr_pooled": 10 * math.log10(255.0 ** 2 / mean_mse) if mean_mse > 0 else PSNR_CAP_DB,
             "ssim": float(np.mean(s)), "ewpsnr": float(np.mean(e))}
 
 
 def predicted_maps(frames: Sequence[np.ndarray], fps: Fraction, predictor: Any) -> list[np.ndarray]:
     """Saliency of I420 ``frames`` from a :class:`StreamPredictor`, through the daemon's pipeline."""
-    import cv2
-
     rgb = [cv2.cvtColor(f, cv2.COLOR_YUV2RGB_I420) for f in frames]
     return predict_clip(predictor, rgb, fps=float(fps))
 
@@ -222,6 +249,8 @@ def compare(video: str | Path, out_dir: str | Path, saliency: str | Path | None 
     offsets = [mapper(m) for m in maps]
     weights = [np.maximum(m, 0.0) + 1e-6 for m in maps]  # 1e-6: a map may be all zero
 
+    encodes = out / "encodes"  # every rung's stream, for checks with other tools
+    encodes.mkdir(exist_ok=True)
     rate_key = "bitrate_kbps" if config.bitrates is not None else "crf"
     ladder = list(config.bitrates if config.bitrates is not None else config.crfs)
     points = []
@@ -232,6 +261,9 @@ def compare(video: str | Path, out_dir: str | Path, saliency: str | Path | None 
         for name, grids in (("baseline", None), ("saliency", offsets)):
             data = _encode(frames, size, fps, cfg, grids)
             point[name] = _score(frames, decode_luma(data), size, weights, len(data), fps)
+            kept = encodes / f"{name}_{rate_key.split('_')[0]}{value:g}.h264"
+            write_bytes(kept, data)
+            point[name]["file"] = str(kept)
         points.append(point)
         log.info("%s %s: baseline %.1f kbit/s, saliency %.1f kbit/s", rate_key, value,
                  point["baseline"]["kbps"], point["saliency"]["kbps"])
