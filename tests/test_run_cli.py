@@ -259,3 +259,25 @@ def test_encoder_options_reach_x264(tmp_path) -> None:
     assert len(keys) == 12
     assert [i for i, k in enumerate(keys) if k] == [0, 4, 8]
     assert main(["run", "-i", "synth://160x96?frames=2", "-o", str(out), "--preset", "bogus"]) == 2
+
+
+def test_codec_hevc_and_codec_options(tmp_path) -> None:
+    """--codec hevc encodes with libx265; --bframes and --codec-params reach the encoder (its
+    options SEI says so); a setting that would drop the offsets is one line, exit 2."""
+    import av
+
+    out = tmp_path / "clip.mkv"
+    proc = rts("-i", "synth://160x96?frames=10", "-o", str(out), "--codec", "hevc", "--crf", "30",
+               "--preset", "ultrafast", "--bframes", "0", "--codec-params", "ref=1", "--no-table")
+    assert proc.returncode == 0, proc.stderr.decode()
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "hevc"
+        frames = list(container.decode(stream))
+    assert len(frames) == 10
+    sei = out.read_bytes()
+    assert b"bframes=0" in sei and b"ref=1" in sei
+    bad = rts("-i", "synth://160x96?frames=2", "-o", str(tmp_path / "x.mp4"), "--aq-mode", "0")
+    lines = bad.stderr.decode().strip().splitlines()
+    assert bad.returncode == 2 and len(lines) == 1 and "aq_mode=0" in lines[0]
+    assert not (tmp_path / "x.mp4").exists()

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rt_saliency.encode import X264Config
+from rt_saliency.cli.encoder_options import add_encoder_arguments, encoder_config_from_args
+from rt_saliency.encode import EncoderConfig
 from rt_saliency.errors import (
     ConfigError,
     DrainTimeoutError,
@@ -123,19 +124,10 @@ def register(subparsers: Any) -> None:
     out.add_argument("--qp-strength", type=float, default=None,
                      help="QP offset strength (rt_saliency.qp.QPConfig.strength)")
     out.add_argument("-o", "--output", default=None,
-                     help="saliency-guided H.264 encode of the input (.mp4/.mkv/.ts)")
+                     help="saliency-guided encode of the input (.mp4/.mkv/.ts; --codec h264|hevc)")
     out.add_argument("--preview", default=None, metavar="FILE",
                      help="side-by-side preview video: frame | saliency overlay | QP heatmap")
-    enc = p.add_argument_group("encoder (-o)")
-    rate = enc.add_mutually_exclusive_group()
-    rate.add_argument("--bitrate", type=int, default=None,
-                      help="ABR rate in kbit/s (compare encodes at equal rate with this)")
-    rate.add_argument("--crf", type=float, default=None, help="CRF (default 23)")
-    enc.add_argument("--preset", default="medium", help="x264 preset (default medium)")
-    enc.add_argument("--tune", default=None,
-                     help="x264 tune, e.g. zerolatency (no frames held back by the encoder)")
-    enc.add_argument("--keyint", type=_positive_int, default=250,
-                     help="maximum GOP length in frames (default 250)")
+    add_encoder_arguments(p)
     out.add_argument("--stats", default=None, help="write run statistics as JSON to FILE")
     out.add_argument("--metrics-port", type=int, default=None,
                      help="serve Prometheus metrics on this port (0 = any free port)")
@@ -193,7 +185,8 @@ def daemon_options(args: argparse.Namespace, size: tuple[int, int] | None,
             prior_faces=args.prior_faces),
         outputs=OutputOptions(
             qp_out=args.qp_out, qp_format=args.qp_format, output=args.output,
-            x264=_x264_config(args) if args.output is not None else X264Config(),
+            codec=args.codec,
+            encoder=_encoder_config(args) if args.output is not None else None,
             preview=args.preview),
         qp=qp_config, ring_size=args.ring_size, max_frames=args.max_frames,
         metrics_port=args.metrics_port, metrics_host=args.metrics_host)
@@ -248,9 +241,7 @@ def _qp_config(args: argparse.Namespace) -> QPConfig:
     return QPConfig(**kwargs)
 
 
-def _x264_config(args: argparse.Namespace) -> X264Config:
+def _encoder_config(args: argparse.Namespace) -> EncoderConfig:
     if args.block != 16:
-        raise ConfigError("-o (H.264) needs --block 16")
-    rate = ({"bitrate": args.bitrate, "crf": None} if args.bitrate is not None
-            else {"crf": 23.0 if args.crf is None else args.crf})
-    return X264Config(preset=args.preset, tune=args.tune, keyint=args.keyint, **rate)
+        raise ConfigError("-o needs --block 16 (one offset per 16x16 block)")
+    return encoder_config_from_args(args)

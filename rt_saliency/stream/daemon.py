@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from rt_saliency.encode import X264Config
+from rt_saliency.encode import EncoderConfig
 from rt_saliency.flow import FlowConfig, FlowEstimator
 from rt_saliency.qp import QPConfig, QPMapper
 from rt_saliency.runtime.predictor import StreamPredictor
@@ -76,9 +76,10 @@ class OutputOptions:
     #: QP maps: a path or "-" (stdout) for NDJSON, a path for the other formats
     qp_out: str | Path | None = None
     qp_format: str = "ndjson"
-    #: H.264 file encoded with the offsets, and its settings
+    #: a file encoded with the offsets: its codec ("h264", "hevc") and settings (None: defaults)
     output: str | Path | None = None
-    x264: X264Config = field(default_factory=X264Config)
+    codec: str = "h264"
+    encoder: EncoderConfig | None = None
     #: side-by-side preview video
     preview: str | Path | None = None
 
@@ -202,7 +203,8 @@ class Daemon:
                 yield MapFileSink(out.qp_format, out.qp_out, (info.height, info.width),
                                   block=qp.block)
         if out.output is not None:
-            yield EncoderSink(out.output, info.width, info.height, info.fps or 30.0, out.x264)
+            yield EncoderSink(out.output, info.width, info.height, info.fps or 30.0, out.encoder,
+                              codec=out.codec)
         if out.preview is not None:
             yield PreviewSink(out.preview, info.fps or 30.0, qp_range=max(-qp.qp_min, qp.qp_max))
 

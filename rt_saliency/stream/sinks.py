@@ -7,7 +7,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from rt_saliency.encode import Muxer, X264Encoder
+from rt_saliency.encode import EncoderConfig, Muxer, open_encoder
 from rt_saliency.errors import ConfigError
 from rt_saliency.preview import PreviewWriter, render_preview
 from rt_saliency.qp import KvazaarRoiWriter, NdjsonWriter, NpyWriter, SvtAv1RoiWriter, grid_shape
@@ -64,7 +64,8 @@ class CollectSink:
 
 
 class EncoderSink:
-    """``-o OUT.mp4``: encodes every kept frame with its own QP offsets (libx264) and muxes it.
+    """``-o OUT.mp4``: encodes every kept frame with its own QP offsets (libx264 or libx265) and
+    muxes it.
 
     The sink sees frame t when map t is ready, so the encoder is fed in map order and the
     lookahead delay needs no extra buffer.  Dropped frames are not encoded (``pts`` is the frame
@@ -72,10 +73,10 @@ class EncoderSink:
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float,
-                 config: object | None = None) -> None:
-        self._enc = X264Encoder(width, height, fps, config)
+                 config: EncoderConfig | None = None, *, codec: str = "h264") -> None:
+        self._enc = open_encoder(codec, width, height, fps, config)
         try:
-            self._mux = Muxer(str(path), width, height, fps)
+            self._mux = Muxer(str(path), width, height, fps, codec=codec)
         except BaseException:
             self._enc.close()
             raise
