@@ -3,8 +3,9 @@ and metrics server, from a typed :class:`DaemonOptions`.
 
 ``rt-saliency run``, the demo and the pipeline benchmark all build their stream here, so they
 run the same thing.  Opening order is part of the contract: the input and the predictor first,
-then the metrics server, and the outputs last, so a start that fails leaves every earlier output
-untouched; everything is closed in reverse order, outputs finished only when the run succeeded.
+then the outputs (each written to a temporary name), the pipeline with its stats, and the
+metrics server last; a start that fails leaves every earlier output untouched; everything is
+closed in reverse order, outputs finished only when the run succeeded.
 
     with Daemon(DaemonOptions(SourceOptions("in.mp4"), outputs=OutputOptions(qp_out="q.ndjson"))) as d:
         stats = d.run()
@@ -163,14 +164,6 @@ class Daemon:
                 log.info("backend %s runs with S=%d flow maps and lookahead L=%d",
                          predictor.name, predictor.flow_maps, predictor.lookahead)
         self.predictor = predictor
-        live = info.live if src.live is None else src.live
-        self.stats = StreamStats(flow_maps=int(predictor.flow_maps),
-                                 lookahead=int(predictor.lookahead), fps=info.fps,
-                                 backend=str(predictor.name), source=info.name, live=live)
-        if opts.metrics_port is not None:
-            self.metrics = stack.enter_context(
-                MetricsServer(self.stats, opts.metrics_port, opts.metrics_host))
-
         # the outputs open last; each is finished on success, an earlier file kept on failure
         sinks: list[Sink] = []
         for sink in self._own_sinks(info):  # a generator: each sink is on the stack before the next opens
@@ -190,8 +183,11 @@ class Daemon:
             flow=self._flow if self._flow is not None else FlowEstimator(opts.flow or FlowConfig()),
             qp_factory=lambda frame_size: QPMapper(frame_size, qp),
             ring_size=opts.ring_size, live=src.live, max_frames=opts.max_frames,
-            keep_rgb=opts.keep_rgb or outputs.output is not None or outputs.preview is not None,
-            stats=self.stats)
+            keep_rgb=opts.keep_rgb or outputs.output is not None or outputs.preview is not None)
+        self.stats = self.pipeline.stats
+        if opts.metrics_port is not None:  # after the outputs: a busy port discards their temp files
+            self.metrics = stack.enter_context(
+                MetricsServer(self.stats, opts.metrics_port, opts.metrics_host))
 
     def _own_sinks(self, info: StreamInfo) -> Iterator[OwnSink]:
         """The QP-map, encode and preview sinks the options ask for, opened in that order."""

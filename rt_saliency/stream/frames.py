@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
+
+from rt_saliency.yuv import YuvFrame
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,8 @@ class StreamInfo:
     name: str
     #: number of frames when known in advance (synthetic clips, some files), else ``None``
     frame_count: int | None = None
+    #: the time base of the decoded frames' own pts (``YuvFrame.pts``), when the input has one
+    time_base: Fraction | None = None
 
 
 @dataclass
@@ -34,6 +39,9 @@ class Frame:
     rgb: np.ndarray
     #: ``time.monotonic()`` when the source handed the frame over (for latency stats)
     captured: float = field(default=0.0)
+    #: the planes as decoded (format, colour tags, pts in ``StreamInfo.time_base``), for an
+    #: encoder; ``None`` for inputs that are RGB or synthetic
+    yuv: YuvFrame | None = None
 
     @property
     def height(self) -> int:

@@ -9,8 +9,8 @@ flood of idle connections costs a bounded number of threads.
 from __future__ import annotations
 
 import logging
-import threading
 import socket
+import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 

@@ -17,6 +17,7 @@ from rt_saliency.stream.frames import StreamInfo
 from rt_saliency.stream.pipeline import Pipeline
 from rt_saliency.stream.sinks import CollectSink
 from rt_saliency.stream.sources import Source
+from rt_saliency.stream.sources.base import Decoded
 
 
 class ArraySource(Source):
@@ -41,12 +42,12 @@ class ArraySource(Source):
             raise InputError(f"{self.info.name}: frame {index} is {frame.dtype} {frame.shape}, "
                              f"expected uint8 {expected} like frame 0")
 
-    def _generate(self) -> Iterator[tuple[np.ndarray, float | None]]:
+    def _generate(self) -> Iterator[Decoded]:
         # frames are checked as they are read: a lazy sequence is read once
         for i in range(len(self._frames)):
             frame = self._frames[i]
             self._check(i, frame)
-            yield frame, i / self.info.fps
+            yield frame, i / self.info.fps, None
 
 
 def predict_clip(predictor: Any, frames: Sequence[np.ndarray], fps: float = 25.0,

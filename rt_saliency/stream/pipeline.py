@@ -43,6 +43,7 @@ from rt_saliency.stream.frames import Frame
 from rt_saliency.stream.ring import EndOfStream, RingBuffer, RingStopped
 from rt_saliency.stream.sources import Source
 from rt_saliency.stream.stats import StreamStats
+from rt_saliency.yuv import YuvFrame
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class MapRecord:
     offsets: np.ndarray | None
     #: the source frame (uint8 H x W x 3), kept only when a sink asked for it (encoders)
     rgb: np.ndarray | None = None
+    #: the source frame's planes as decoded (when the input has them and a sink asked)
+    yuv: YuvFrame | None = None
 
 
 @dataclass
@@ -98,6 +101,7 @@ class _Item:
     saliency: np.ndarray | None = None
     offsets: np.ndarray | None = None
     rgb: np.ndarray | None = None
+    yuv: YuvFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,6 @@ class Pipeline:
         live: bool | None = None,
         max_frames: int | None = None,
         keep_rgb: bool = False,
-        stats: StreamStats | None = None,
         abort_grace_s: float = 5.0,
     ) -> None:
         self.source = source
@@ -155,11 +158,6 @@ class Pipeline:
         self.live = source.info.live if live is None else live
         self.max_frames = max_frames
         self.keep_rgb = keep_rgb
-        self.stats = stats or StreamStats(
-            flow_maps=self.flow_maps, lookahead=self.lookahead, fps=source.info.fps,
-            backend=str(predictor.name),
-            source=source.info.name, live=self.live)
-        self.stats.source_obj = source
         self._abort = threading.Event()
         # Live: only the capture ring (source -> resize) drops; the rings behind it are kept
         # short (2) so that frames cannot pile up where they would only add latency.
@@ -170,7 +168,11 @@ class Pipeline:
                              policy if name == "resize" else "block", name, self._abort)
             for name in STAGES[1:]
         }
-        self.stats.rings = self.rings
+        #: everything the run measures, built with the source's counters and the rings
+        self.stats = StreamStats(
+            flow_maps=self.flow_maps, lookahead=self.lookahead, fps=source.info.fps,
+            backend=str(predictor.name), source=source.info.name, live=self.live,
+            counters=source.counters, rings=self.rings)
         self._error: tuple[str, BaseException] | None = None
         self._error_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -285,7 +287,8 @@ class Pipeline:
             tensor = np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32)
             tensor *= np.float32(1.0 / 255.0)
             item = _Item(frame.index, frame.pts, (h, w), frame.captured, flow_prep=prepared,
-                         frame=tensor, rgb=frame.rgb if self.keep_rgb else None)
+                         frame=tensor, rgb=frame.rgb if self.keep_rgb else None,
+                         yuv=frame.yuv if self.keep_rgb else None)
             self._timed("resize", started, item)
             out.put(item)
 
@@ -406,7 +409,7 @@ class Pipeline:
                 self.stats.emitted(None)
                 continue
             record = MapRecord(item.index, item.pts, item.size, item.saliency, item.offsets,
-                               item.rgb)
+                               item.rgb, item.yuv)
             for sink in self.sinks:
                 sink.write_map(record)
             now = time.monotonic()

@@ -25,12 +25,14 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rt_saliency.atomic import write_text
+from rt_saliency.stream.ring import RingBuffer
 
 #: samples kept per series for percentiles
 SAMPLES = 4096
@@ -69,7 +71,10 @@ class StreamStats:
     """Everything the pipeline measures; thread-safe; snapshot as a dict, table or Prometheus."""
 
     def __init__(self, *, flow_maps: int, lookahead: int, fps: float | None, backend: str,
-                 source: str, live: bool) -> None:
+                 source: str, live: bool, counters: Callable[[], Mapping[str, int]] | None = None,
+                 rings: Mapping[str, RingBuffer] | None = None) -> None:
+        """``counters``: the source's event counters (``Source.counters``), read at each
+        snapshot; ``rings``: the pipeline's ring buffers, whose depths the snapshot reports."""
         self._lock = threading.Lock()
         self.flow_maps = flow_maps
         self.lookahead = lookahead
@@ -78,7 +83,8 @@ class StreamStats:
         self.source = source
         self.live = live
         self.stages: dict[str, Series] = {}
-        self.rings: dict[str, Any] = {}
+        self.rings: dict[str, RingBuffer] = dict(rings or {})
+        self._counters = counters or dict
         self.latency = Series()
         self.service = Series()
         self.queueing = Series()
@@ -87,7 +93,6 @@ class StreamStats:
         self.dropped_out = 0
         self.started = time.monotonic()
         self.ended: float | None = None
-        self.source_obj: Any = None
 
     @property
     def algorithmic_delay_frames(self) -> int:
@@ -129,7 +134,7 @@ class StreamStats:
             wall = max(now - self.started, 1e-9)
             records = self.maps_out + self.dropped_out
             delay_frames = self.algorithmic_delay_frames
-            src = self.source_obj
+            counters = self._counters()
             return {
                 "source": self.source,
                 "live": self.live,
@@ -158,9 +163,9 @@ class StreamStats:
                            "capacity": ring.capacity, "policy": ring.policy, "drops": ring.drops}
                     for name, ring in self.rings.items()
                 },
-                "reconnects": getattr(src, "reconnects", 0),
-                "reconnect_attempts": getattr(src, "reconnect_attempts", 0),
-                "decode_errors": getattr(src, "decode_errors", 0),
+                "reconnects": counters.get("reconnects", 0),
+                "reconnect_attempts": counters.get("reconnect_attempts", 0),
+                "decode_errors": counters.get("decode_errors", 0),
             }
 
     def write_json(self, path: str | Path) -> None:
