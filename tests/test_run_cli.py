@@ -281,3 +281,25 @@ def test_codec_hevc_and_codec_options(tmp_path) -> None:
     lines = bad.stderr.decode().strip().splitlines()
     assert bad.returncode == 2 and len(lines) == 1 and "aq_mode=0" in lines[0]
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_run_o_keeps_vfr_timing_and_the_start_offset(tmp_path, ffmpeg_bin) -> None:
+    """A VFR file starting at 10 s (a 0.48 s gap after frame 9): every output frame has the
+    input frame's time stamp."""
+    src, out = tmp_path / "vfr.mkv", tmp_path / "out.mkv"
+    ffmpeg(ffmpeg_bin, "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=25", "-frames:v", "20",
+           "-vf", r"setpts=PTS+if(gte(N\,10)\,12/TB/25\,0)", "-fps_mode", "vfr",
+           "-output_ts_offset", "10", "-c:v", "ffv1", str(src))
+    proc = rts("-i", str(src), "-o", str(out), "--backend", "prior", "--preset", "ultrafast",
+               "--no-table")
+    assert proc.returncode == 0, proc.stderr.decode()
+
+    def stamps(path: Path) -> list[float]:
+        import av
+
+        with av.open(str(path)) as container:
+            return [round(float(f.time), 4) for f in container.decode(video=0)]
+
+    want = stamps(src)
+    assert want[0] == 10.0 and round(want[10] - want[9], 4) == 0.52
+    assert stamps(out) == want

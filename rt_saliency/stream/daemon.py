@@ -200,7 +200,7 @@ class Daemon:
                                   block=qp.block)
         if out.output is not None:
             yield EncoderSink(out.output, info.width, info.height, info.fps or 30.0, out.encoder,
-                              codec=out.codec)
+                              codec=out.codec, time_base=info.time_base)
         if out.preview is not None:
             yield PreviewSink(out.preview, info.fps or 30.0, qp_range=max(-qp.qp_min, qp.qp_max))
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from rt_saliency.encode import EncoderConfig, Muxer, open_encoder
-from rt_saliency.errors import ConfigError
+from rt_saliency.encode import EncoderConfig, Muxer, PlanarEncoder, open_encoder
+from rt_saliency.errors import ConfigError, InputError
 from rt_saliency.preview import PreviewWriter, render_preview
 from rt_saliency.qp import KvazaarRoiWriter, NdjsonWriter, NpyWriter, SvtAv1RoiWriter, grid_shape
 from rt_saliency.stream.pipeline import MapRecord
@@ -64,27 +65,51 @@ class CollectSink:
 
 
 class EncoderSink:
-    """``-o OUT.mp4``: encodes every kept frame with its own QP offsets (libx264 or libx265) and
+    """``-o OUT``: encodes every kept frame with its own QP offsets (libx264 or libx265) and
     muxes it.
 
-    The sink sees frame t when map t is ready, so the encoder is fed in map order and the
-    lookahead delay needs no extra buffer.  Dropped frames are not encoded (``pts`` is the frame
-    index in 1/fps units, so the gap shows in the time stamps).
+    Frames with decoded planes (:attr:`MapRecord.yuv`) are encoded as they are: their pixel
+    format and bit depth, range, matrix, primaries and transfer go to the codec unchanged, so a
+    flat map equals plain ``ffmpeg -c:v libx264``.  Other inputs (RGB, synthetic) go through the
+    RGB -> I420 conversion.  Each frame keeps its time stamp in the source's ``time_base``
+    (VFR and the start offset kept); dropped frames are not encoded.  The encoder opens on the
+    first frame (its format is known then); the muxer opens at once, so a bad path fails first.
+    The sink sees frame t when map t is ready, so frames arrive in map order.
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float,
-                 config: EncoderConfig | None = None, *, codec: str = "h264") -> None:
-        self._enc = open_encoder(codec, width, height, fps, config)
-        try:
-            self._mux = Muxer(str(path), width, height, fps, codec=codec)
-        except BaseException:
-            self._enc.close()
-            raise
+                 config: EncoderConfig | None = None, *, codec: str = "h264",
+                 time_base: Fraction | None = None) -> None:
+        self._codec, self._config = codec, config
+        self._size, self._fps = (int(width), int(height)), fps
+        rate = Fraction(fps).limit_denominator(1001)
+        self.time_base = Fraction(time_base) if time_base else Fraction(rate.denominator,
+                                                                       rate.numerator)
+        self._enc: PlanarEncoder | None = None
+        self._mux = Muxer(str(path), width, height, fps, time_base=self.time_base, codec=codec)
         self._closed = False
 
+    def _encoder(self, record: MapRecord) -> PlanarEncoder:
+        if self._enc is None:
+            planes: dict[str, Any] = {}
+            if record.yuv is not None:
+                planes = {"pixel_format": record.yuv.format, "color": record.yuv.color}
+            self._enc = open_encoder(self._codec, *self._size, self._fps, self._config,
+                                     time_base=self.time_base, **planes)
+        return self._enc
+
     def write_map(self, record: MapRecord) -> None:
-        assert record.rgb is not None, "EncoderSink needs Pipeline(keep_rgb=True)"
-        self._mux.mux(self._enc.encode(record.rgb, record.offsets, pts=record.index))
+        enc = self._encoder(record)
+        pts = round(record.pts / self.time_base)
+        if record.yuv is not None:
+            if record.yuv.format.name != enc.pixel_format:
+                raise InputError(f"frame {record.index} is {record.yuv.format.name}, the stream "
+                                 f"started as {enc.pixel_format}: one encode holds one format")
+            packets = enc.encode(record.yuv, record.offsets, pts=pts)
+        else:
+            assert record.rgb is not None, "EncoderSink needs Pipeline(keep_rgb=True)"
+            packets = enc.encode(record.rgb, record.offsets, pts=pts, pixel_format="rgb")
+        self._mux.mux(packets)
 
     def write_dropped(self, index: int) -> None:
         """Nothing to encode: the frame was never processed."""
@@ -95,7 +120,7 @@ class EncoderSink:
             return
         self._closed = True
         try:
-            if ok:
+            if ok and self._enc is not None:
                 self._mux.mux(self._enc.flush())
         except BaseException:
             self._mux.close(ok=False)
@@ -103,7 +128,8 @@ class EncoderSink:
         else:
             self._mux.close(ok=ok)
         finally:
-            self._enc.close()
+            if self._enc is not None:
+                self._enc.close()
 
     def __enter__(self) -> EncoderSink:
         return self
