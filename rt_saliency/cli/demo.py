@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bitrate", type=int, default=500,
                         help="x264 ABR target for both encodes, kbit/s (default: 500)")
     parser.add_argument("--backend", default="auto",
-                        help="predictor backend (default: auto = the prior without weights)")
+                        help="predictor backend (default: auto = the shipped gaze-trained TP-CMRNet; "
+                        "prior = the training-free prior)")
     parser.add_argument("--weights", default=None, help="TP-CMRNet checkpoint (optional)")
     parser.add_argument("--seed", type=int, default=2026, help="clip generator seed")
     parser.set_defaults(func=_run)
