@@ -11,6 +11,8 @@ import onnx
 import pytest
 import torch
 
+from rt_saliency.apps.parity import check_precision
+from rt_saliency.artifacts import file_sha256
 from rt_saliency.cli import main
 from rt_saliency.deploy.calibration import (
     gaze_calibration_images,
@@ -18,8 +20,7 @@ from rt_saliency.deploy.calibration import (
     still_samples,
     video_samples,
 )
-from rt_saliency.apps.parity import check_precision
-from rt_saliency.deploy.onnx_export import MANIFEST, export_onnx, file_sha256, read_metadata
+from rt_saliency.deploy.onnx_export import MANIFEST, export_onnx, read_metadata
 from rt_saliency.deploy.quantize import export_int8_encoder, precision_filename, quantize_encoder
 from rt_saliency.errors import InputError
 from rt_saliency.model import create_model

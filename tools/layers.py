@@ -25,7 +25,8 @@ PACKAGE = "rt_saliency"
 
 #: components by layer, lowest first: a component may import its own layer and the ones below
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "spec", "atomic", "redact", "yuv", "imaging", "optional", "__init__"),
+    ("errors", "spec", "atomic", "artifacts", "redact", "yuv", "imaging", "optional",
+     "__init__"),
     ("model", "metrics", "loss", "flow", "qp", "preview"),
     ("data", "prior", "deploy", "encode"),
     ("runtime", "train"),

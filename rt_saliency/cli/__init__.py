@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from rt_saliency import __version__
-from rt_saliency.errors import RtSaliencyError
 from rt_saliency.cli import (
     ablate,
     build_engine,
@@ -34,6 +33,7 @@ from rt_saliency.cli import (
     synth,
     train,
 )
+from rt_saliency.errors import RtSaliencyError
 from rt_saliency.redact import RedactingFilter, redact_url
 
 #: the sub-commands, in ``--help`` order

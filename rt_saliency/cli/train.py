@@ -6,7 +6,6 @@ Multi-GPU: ``torchrun --nproc-per-node N -m rt_saliency train ...`` (Distributed
 from __future__ import annotations
 
 import argparse
-
 import json
 import os
 from pathlib import Path

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from rt_saliency import __version__
+from rt_saliency.artifacts import file_sha256
 from rt_saliency.deploy.fp16 import convert_to_fp16
-from rt_saliency.deploy.onnx_export import file_sha256, read_metadata
+from rt_saliency.deploy.onnx_export import read_metadata
 from rt_saliency.errors import (
     BackendUnavailableError,
     ConfigError,

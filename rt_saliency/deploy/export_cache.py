@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 from rt_saliency import __version__
-from rt_saliency.deploy.onnx_export import MANIFEST, MIN_OPSET, export_onnx, file_sha256
+from rt_saliency.artifacts import file_sha256
+from rt_saliency.deploy.onnx_export import MANIFEST, MIN_OPSET, export_onnx
 from rt_saliency.model.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)

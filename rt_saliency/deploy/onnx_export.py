@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from rt_saliency import __version__
+from rt_saliency.artifacts import file_sha256
 from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, describe, graph_outputs, graph_specs
 from rt_saliency.errors import GraphError
 from rt_saliency.spec import DEFAULT_LOOKAHEAD, TensorSpec
@@ -57,15 +58,6 @@ def model_hash(model: nn.Module) -> str:
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 (hex) of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from rt_saliency.artifacts import file_sha256
 from rt_saliency.deploy.calibration import (
     Sample,
     gaze_calibration_images,
     spread_video_samples,
     still_samples,
 )
-from rt_saliency.deploy.onnx_export import MANIFEST, ExportResult, file_sha256
+from rt_saliency.deploy.onnx_export import MANIFEST, ExportResult
 from rt_saliency.errors import InputError
 from rt_saliency.spec import ENCODER_INPUTS
 

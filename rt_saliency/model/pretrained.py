@@ -10,7 +10,6 @@ of serving wrong maps.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 import torch
 
+from rt_saliency.artifacts import file_sha256
 from rt_saliency.errors import ConfigError, WeightsError
 from rt_saliency.model.checkpoint import load_checkpoint, read_checkpoint
 from rt_saliency.model.tpcmrnet import TPCMRNet
@@ -62,14 +62,6 @@ def get_pretrained(name: str = DEFAULT_PRETRAINED) -> Pretrained:
     if name not in PRETRAINED:
         raise ConfigError(f"unknown pretrained weights {name!r}; known: {', '.join(PRETRAINED)}")
     return PRETRAINED[name]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_available(name: str = DEFAULT_PRETRAINED) -> bool:

@@ -10,8 +10,8 @@ from rt_saliency.runtime.base import Runner
 from rt_saliency.runtime.compare import OutputDiff, compare_outputs
 from rt_saliency.runtime.network import NetworkPredictor
 from rt_saliency.runtime.onnx_runner import OnnxRunner
-from rt_saliency.runtime.predictor import StreamPredictor
 from rt_saliency.runtime.pair import RunnerPair, open_runner, open_runner_pair
+from rt_saliency.runtime.predictor import StreamPredictor
 from rt_saliency.runtime.registry import BACKENDS, open_predictor
 from rt_saliency.runtime.tensorrt_runner import TensorRTRunner
 from rt_saliency.runtime.torch_runner import TorchRunner
