@@ -45,7 +45,7 @@ def _planes(frame: Any) -> Any:
     """The frame's planes as decoded, when its format is planar YUV the encoders take."""
     try:
         pixel_format(frame.format.name)
-    except Exception:  # noqa: BLE001 - any other format (RGB, NV12 ...) has no planar copy
+    except InputError:  # any other format (RGB, NV12 ...): no planar copy, the RGB path
         return None
     return yuv_frame_from_av(frame)
 
