@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from rt_saliency.errors import ConfigError, InputError
@@ -95,8 +96,6 @@ class FlowEstimator:
     """
 
     def __init__(self, config: FlowConfig | None = None, threads: int | None = 1) -> None:
-        import cv2
-
         self.config = config or FlowConfig()
         if threads is not None:
             cv2.setNumThreads(int(threads))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from rt_saliency.errors import InputError
@@ -68,7 +69,6 @@ def _resize_to(sal: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resize ``sal`` to ``shape`` (rows, cols) and keep it inside its original value range."""
     if sal.shape == shape:
         return sal
-    import cv2
 
     h, w = shape
     shrinking = h * w < sal.shape[0] * sal.shape[1]

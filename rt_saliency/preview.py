@@ -16,6 +16,7 @@ import numpy as np
 
 from rt_saliency.atomic import AtomicTarget, output_error
 from rt_saliency.errors import EncoderError, InputError, RtSaliencyError
+from rt_saliency.optional import import_optional
 
 #: panel height of the preview; panels keep the source aspect ratio
 DEFAULT_PANEL_HEIGHT = 240
@@ -117,7 +118,7 @@ class PreviewWriter:
         return self._error
 
     def _open(self, width: int, height: int) -> None:
-        import av
+        av = import_optional("av")
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +138,7 @@ class PreviewWriter:
 
     def write(self, image: np.ndarray) -> None:
         """Append one RGB uint8 image; the first one fixes the video size."""
-        import av
+        av = import_optional("av")
 
         if self._error is not None:
             raise self._error
@@ -166,7 +167,7 @@ class PreviewWriter:
         """Flush the encoder, close the file and rename it into place (idempotent); with
         ``ok=False`` or after a failure the earlier file stays and the new one is kept as
         ``PATH.partial``."""
-        import av
+        av = import_optional("av")
 
         if self._container is None and self._atomic is None:
             return

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from rt_saliency.data.clips import ClipDataset
-from rt_saliency.data.rawflow import compute_raw_flows
 from rt_saliency.data.flowcache import CACHE_DIR, FlowCache, build_flow_cache
 from rt_saliency.data.layout import detect_layout, open_dataset, open_datasets
+from rt_saliency.data.rawflow import compute_raw_flows
 from rt_saliency.data.synth import SynthConfig, generate_synthetic
 from rt_saliency.data.video import read_fixations, read_frames, read_map
 from rt_saliency.errors import ConfigError, DatasetError, InputNotFoundError

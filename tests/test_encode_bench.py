@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from rt_saliency.bench.encode_bench import (EncodeBenchConfig, bench_encode_overhead,
-                                            moving_maps, report_markdown)
+from rt_saliency.bench.encode_bench import (
+    EncodeBenchConfig,
+    bench_encode_overhead,
+    moving_maps,
+    report_markdown,
+)
 from rt_saliency.errors import ConfigError
 
 

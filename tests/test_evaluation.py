@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from rt_saliency import metrics
-from rt_saliency.data.synth import SynthConfig, generate_synthetic
 from rt_saliency.apps.evaluate import (
     BASELINE_NAME,
     METRICS,
@@ -23,6 +22,7 @@ from rt_saliency.apps.evaluate import (
     to_markdown,
 )
 from rt_saliency.apps.evaluate.protocol import _negatives
+from rt_saliency.data.synth import SynthConfig, generate_synthetic
 from rt_saliency.errors import ConfigError
 from rt_saliency.model import create_model, save_checkpoint
 

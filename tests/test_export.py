@@ -11,18 +11,11 @@ import pytest
 import torch
 
 from rt_saliency.apps.parity import check_export
+from rt_saliency.artifacts import EXPORT_MANIFEST, file_sha256, read_metadata
 from rt_saliency.cli import main
 from rt_saliency.deploy.fp16 import convert_to_fp16
 from rt_saliency.deploy.graphs import random_inputs
-from rt_saliency.deploy.onnx_export import (
-    LOOP_OPS,
-    MANIFEST,
-    export_onnx,
-    file_sha256,
-    graph_ops,
-    model_hash,
-    read_metadata,
-)
+from rt_saliency.deploy.onnx_export import LOOP_OPS, export_onnx, graph_ops, model_hash
 from rt_saliency.model import create_model
 from rt_saliency.runtime.compare import compare_outputs
 from rt_saliency.runtime.onnx_runner import OnnxRunner
@@ -103,7 +96,7 @@ def test_metadata_and_manifest(exported) -> None:
         assert [s["shape"] for s in json.loads(meta["rt_saliency.input_spec"])] == [
             list(s.shape) for s in specs.values()
         ]
-    manifest = json.loads((result.encoder_path.parent / MANIFEST).read_text())
+    manifest = json.loads((result.encoder_path.parent / EXPORT_MANIFEST).read_text())
     assert manifest["graphs"]["head"]["sha256"] == file_sha256(result.head_path)
     assert manifest["opset"] >= 17 and manifest["model_hash"] == digest
 

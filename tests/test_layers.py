@@ -62,6 +62,14 @@ def test_an_own_import_inside_a_function_fails(package: Path) -> None:
     assert "own-module imports inside functions: 1" in out.stdout
 
 
+def test_a_library_imported_inside_a_function_fails(package: Path) -> None:
+    target = package / "atomic.py"
+    target.write_text(target.read_text() + "\n\ndef _late():\n    import json\n    return json\n")
+    out = _check(package)
+    assert out.returncode == 1
+    assert "other imports inside functions: 1" in out.stdout and "imports json inside" in out.stdout
+
+
 def test_a_module_outside_every_layer_fails(package: Path) -> None:
     (package / "newthing.py").write_text("from rt_saliency import errors  # noqa\n")
     out = _check(package)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from rt_saliency.apps.parity import check_precision
-from rt_saliency.artifacts import file_sha256
+from rt_saliency.artifacts import EXPORT_MANIFEST, file_sha256, precision_filename, read_metadata
 from rt_saliency.cli import main
 from rt_saliency.deploy.calibration import (
     gaze_calibration_images,
@@ -20,8 +20,8 @@ from rt_saliency.deploy.calibration import (
     still_samples,
     video_samples,
 )
-from rt_saliency.deploy.onnx_export import MANIFEST, export_onnx, read_metadata
-from rt_saliency.deploy.quantize import export_int8_encoder, precision_filename, quantize_encoder
+from rt_saliency.deploy.onnx_export import export_onnx
+from rt_saliency.deploy.quantize import export_int8_encoder, quantize_encoder
 from rt_saliency.errors import InputError
 from rt_saliency.model import create_model
 from rt_saliency.runtime.onnx_runner import OnnxRunner
@@ -95,7 +95,7 @@ def test_int8_encoder_is_quantized_and_close(narrow, vtest_avi: Path, tmp_path: 
         parity = check_precision(fp32, int8, head, held_out)
     assert parity.frames == 4
     assert 0 < parity.features_max_abs < 0.1 * parity.features_scale
-    assert parity.maps_cc_min > 0.9
+    assert parity.maps.cc_min > 0.9 and parity.to_dict()["maps_cc_min"] == parity.maps.cc_min
     with pytest.raises(InputError):
         quantize_encoder(result.encoder_path, tmp_path / "x.onnx", [])
 
@@ -103,7 +103,7 @@ def test_int8_encoder_is_quantized_and_close(narrow, vtest_avi: Path, tmp_path: 
 def test_export_int8_writes_manifest_entry(narrow, vtest_avi: Path) -> None:
     _, result = narrow
     quantized = export_int8_encoder(result, videos=[vtest_avi], frames_per_video=4)
-    manifest = json.loads((result.encoder_path.parent / MANIFEST).read_text())
+    manifest = json.loads((result.encoder_path.parent / EXPORT_MANIFEST).read_text())
     entry = manifest["graphs"]["encoder_int8"]
     assert entry["file"] == "encoder.int8.onnx" and entry["samples"] == 4
     assert entry["sha256"] == file_sha256(quantized.path)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from rtsp_server import RtspServer, free_port, gst_available
+from rtsp_server import RtspServer, gst_available
 from test_pipeline import LumaMotionPredictor
 
 from rt_saliency.errors import PipelineError, SourceError

@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from rt_saliency.deploy.engine import check_engine_compat, load_sidecar, sidecar_path
+from rt_saliency.artifacts import load_sidecar, sidecar_path
+from rt_saliency.deploy.engine import check_engine_compat
 from rt_saliency.deploy.onnx_export import export_onnx
 from rt_saliency.errors import (
     BackendUnavailableError,
@@ -25,8 +26,8 @@ from rt_saliency.model import create_model, pretrained, save_checkpoint
 from rt_saliency.runtime.compare import compare_outputs
 from rt_saliency.runtime.network import NetworkPredictor
 from rt_saliency.runtime.onnx_runner import OnnxRunner
-from rt_saliency.runtime.predictor import StreamPredictor
 from rt_saliency.runtime.pair import open_runner
+from rt_saliency.runtime.predictor import StreamPredictor
 from rt_saliency.runtime.registry import open_predictor
 from rt_saliency.spec import TensorSpec
 

@@ -12,7 +12,8 @@ trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed (pip ins
 
 import torch  # noqa: E402
 
-from rt_saliency.deploy.engine import build_engine, runtime_info, sidecar_path  # noqa: E402
+from rt_saliency.artifacts import sidecar_path  # noqa: E402
+from rt_saliency.deploy.engine import build_engine, runtime_info  # noqa: E402
 from rt_saliency.deploy.graphs import random_inputs  # noqa: E402
 from rt_saliency.deploy.onnx_export import export_onnx  # noqa: E402
 from rt_saliency.errors import EngineMismatchError  # noqa: E402

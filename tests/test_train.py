@@ -103,8 +103,8 @@ def test_paper_schedule_and_options() -> None:
 
 
 def test_ablation_rows_make_table1(tiny: Path, tmp_path: Path) -> None:
-    from rt_saliency.apps.evaluate import EvalOptions
     from rt_saliency.apps.ablation import run_ablation
+    from rt_saliency.apps.evaluate import EvalOptions
 
     base = _cfg(tiny, tmp_path, max_steps=2)
     opts = EvalOptions(split="test", max_frames=2)

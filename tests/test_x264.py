@@ -221,7 +221,7 @@ def _stream_info(path: Path, ffprobe: str = "ffprobe") -> dict[str, str]:
 def test_planar_formats_and_depths_go_in_unchanged(tmp_path, vtest_yuv, fmt, profile) -> None:
     """4:2:2, 4:4:4 and 10-bit planes are coded as they are: the decoded planes match the input
     closely (no range or matrix conversion anywhere)."""
-    from rt_saliency.yuv import planes_from_av_frame, pixel_format
+    from rt_saliency.yuv import pixel_format, planes_from_av_frame
 
     pf = pixel_format(fmt)
     shift = pf.bit_depth - 8

@@ -5,8 +5,10 @@ package's own modules (relative ones too), and fails when
 
 - a module imports a component of a *higher* layer (a back-arrow),
 - the module import graph has a cycle,
-- an own-module import sits inside a function (imports of the package belong at the top; only
-  third-party libraries may be imported lazily).
+- an own-module import sits inside a function (imports of the package belong at the top),
+- any other import statement sits inside a function: a library that is slow to load or may be
+  missing is imported lazily through ``rt_saliency.optional.import_optional`` (one helper, one
+  error with the fix), everything else at the top of its file.
 
 ``python tools/layers.py`` prints the component graph and exits 1 on any violation; the test
 suite runs it (``tests/test_layers.py``).  The picture is in ``docs/architecture.md``.
@@ -44,11 +46,13 @@ class Report:
     back_arrows: list[str] = field(default_factory=list)
     cycles: list[str] = field(default_factory=list)
     inner_imports: list[str] = field(default_factory=list)
+    lazy_imports: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.back_arrows or self.cycles or self.inner_imports or self.unknown)
+        return not (self.back_arrows or self.cycles or self.inner_imports or self.lazy_imports
+                    or self.unknown)
 
 
 def layer_of() -> dict[str, int]:
@@ -104,9 +108,14 @@ def check(root: Path) -> Report:
             if not isinstance(node, (ast.Import, ast.ImportFrom)):
                 continue
             targets = _targets(node, module, path.name == "__init__.py", modules)
-            if not targets:
-                continue
             where = f"{path.relative_to(root.parent)}:{node.lineno}"
+            if not targets:
+                if id(node) in inside and not (isinstance(node, ast.ImportFrom) and node.level):
+                    name = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                    report.lazy_imports.append(
+                        f"{where}: {module} imports {name} inside a function (top of the file, "
+                        "or import_optional)")
+                continue
             if id(node) in inside:
                 report.inner_imports.append(f"{where}: {module} imports {targets[0]} inside a function")
             for target in targets:
@@ -175,6 +184,7 @@ def render(report: Report) -> str:
             lines.append(f"{i:>5}  {comp:<10} -> {', '.join(deps) if deps else '-'}")
     for title, items in (("back-arrows", report.back_arrows), ("import cycles", report.cycles),
                          ("own-module imports inside functions", report.inner_imports),
+                         ("other imports inside functions", report.lazy_imports),
                          ("components in no layer", report.unknown)):
         lines.append(f"{title}: {len(items)}")
         lines += [f"  {item}" for item in items]

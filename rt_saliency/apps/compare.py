@@ -29,6 +29,7 @@ from rt_saliency.encode.bdrate import bd_rate
 from rt_saliency.encode.quality import PSNR_CAP_DB, decoded_luma, ewpsnr, psnr, ssim
 from rt_saliency.encode.x264 import X264Config, X264Encoder
 from rt_saliency.errors import ConfigError, DatasetError, InputError, InputNotFoundError
+from rt_saliency.optional import import_optional
 from rt_saliency.qp.mapping import QPConfig, QPMapper
 from rt_saliency.stream.offline import predict_clip
 from rt_saliency.yuv import planes_from_av_frame
@@ -336,10 +337,10 @@ def markdown(report: dict[str, Any]) -> str:
 
 def plot(report: dict[str, Any], path: str | Path) -> None:
     """Rate-quality curves (PSNR and EWPSNR against kbit/s), PNG via matplotlib's Agg."""
-    import matplotlib
+    matplotlib = import_optional("matplotlib")
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = import_optional("matplotlib.pyplot")
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric, label in zip(axes, ("psnr", "ewpsnr"), ("PSNR (dB)", "EWPSNR (dB)")):

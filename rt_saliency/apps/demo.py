@@ -25,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from rt_saliency.apps.compare import read_clip, read_maps
@@ -32,6 +33,7 @@ from rt_saliency.data.synth import SynthConfig, generate_synthetic
 from rt_saliency.encode import Muxer, X264Config, X264Encoder
 from rt_saliency.encode.quality import ewpsnr, psnr
 from rt_saliency.errors import ConfigError, InputError
+from rt_saliency.optional import import_optional
 from rt_saliency.preview import PreviewWriter, render_preview
 from rt_saliency.stream.daemon import (
     Daemon,
@@ -115,8 +117,7 @@ class _DemoSink:
 
 def _write_input(frames_dir: Path, path: Path, fps: float) -> int:
     """Pack the generated PNG frames into a lossless FFV1/MKV file (the daemon's file input)."""
-    import av
-    import cv2
+    av = import_optional("av")
 
     files = sorted(frames_dir.glob("*.png"))
     with av.open(str(path), mode="w") as container:
@@ -134,7 +135,7 @@ def _write_input(frames_dir: Path, path: Path, fps: float) -> int:
 
 
 def _decode_luma(path: Path) -> list[np.ndarray]:
-    import av
+    av = import_optional("av")
 
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="gray") for f in container.decode(video=0)]
@@ -155,8 +156,6 @@ def _quality(reference: list[np.ndarray], encoded: Path, maps: list[np.ndarray],
 
 
 def _snapshot_png(snapshots: list, path: Path) -> None:
-    import cv2
-
     rows = [render_preview(rgb, sal, qp, panel_height=240) for _, rgb, sal, qp in
             sorted(snapshots, key=lambda s: s[0])]
     width = max(r.shape[1] for r in rows)

@@ -21,16 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from rt_saliency.deploy.engine import (
-    build_engine,
-    engine_filename,
-    import_tensorrt,
-    runtime_info,
-)
+from rt_saliency.artifacts import engine_filename
+from rt_saliency.deploy.engine import build_engine, import_tensorrt, runtime_info
 from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, random_inputs
 from rt_saliency.deploy.onnx_export import export_onnx
 from rt_saliency.errors import BackendUnavailableError
 from rt_saliency.model import create_model
+from rt_saliency.optional import import_optional
 from rt_saliency.runtime.onnx_runner import OnnxRunner
 from rt_saliency.runtime.registry import load_model
 from rt_saliency.runtime.tensorrt_runner import TensorRTRunner
@@ -42,7 +39,7 @@ TOLERANCE = {"fp32": 2e-3, "fp16": 5e-2}
 
 def _require_gpu() -> Any:
     trt = import_tensorrt()  # raises BackendUnavailableError with the install hint
-    import torch
+    torch = import_optional("torch")
 
     if not torch.cuda.is_available():
         raise BackendUnavailableError("gpu_check needs a CUDA GPU and torch with CUDA; none is visible")
@@ -51,7 +48,7 @@ def _require_gpu() -> Any:
 
 def _time_cuda(fn: Any, warmup: int, repeat: int) -> dict[str, float]:
     """Median and p99 milliseconds of ``fn()`` measured with CUDA events after ``warmup`` calls."""
-    import torch
+    torch = import_optional("torch")
 
     for _ in range(warmup):
         fn()
@@ -92,8 +89,8 @@ def run_gpu_check(
     """
     t0 = time.perf_counter()
     trt = _require_gpu()
-    import onnxruntime as ort
-    import torch
+    ort = import_optional("onnxruntime")
+    torch = import_optional("torch")
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,8 @@ from torch import nn
 from rt_saliency.deploy.calibration import video_frame_count, video_samples
 from rt_saliency.deploy.graphs import random_inputs
 from rt_saliency.deploy.onnx_export import ExportResult
-from rt_saliency.metrics import cc
 from rt_saliency.runtime.base import Runner
-from rt_saliency.runtime.compare import compare_outputs
+from rt_saliency.runtime.compare import MapAgreement, compare_maps, compare_outputs
 from rt_saliency.runtime.network import upsample_map
 from rt_saliency.runtime.onnx_runner import OnnxRunner
 from rt_saliency.runtime.pair import open_runner_pair
@@ -92,15 +91,18 @@ def check_export(
 class PrecisionParity:
     """How far a reduced-precision encoder's stream is from the FP32 one on the same frames."""
 
-    frames: int
     features_max_abs: float
     features_scale: float
-    maps_max_abs: float
-    maps_cc_mean: float
-    maps_cc_min: float
+    maps: MapAgreement
+
+    @property
+    def frames(self) -> int:
+        return self.maps.frames
 
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return {"frames": self.frames, "features_max_abs": self.features_max_abs,
+                "features_scale": self.features_scale,
+                **{f"maps_{k}": v for k, v in self.maps.to_dict().items() if k != "frames"}}
 
 
 def check_precision(
@@ -128,14 +130,10 @@ def check_precision(
 
     ref_feats, ref_maps = stream(reference)
     got_feats, got_maps = stream(candidate)
-    ccs = [cc(a, b) for a, b in zip(got_maps, ref_maps)]
     return PrecisionParity(
-        frames=len(samples),
         features_max_abs=max(float(np.abs(a - b).max()) for a, b in zip(got_feats, ref_feats)),
         features_scale=max(float(np.abs(b).max()) for b in ref_feats),
-        maps_max_abs=max(float(np.abs(a - b).max()) for a, b in zip(got_maps, ref_maps)),
-        maps_cc_mean=float(np.mean(ccs)),
-        maps_cc_min=float(np.min(ccs)),
+        maps=compare_maps(got_maps, ref_maps),
     )
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from rt_saliency.encode import encoder_config, open_encoder
 from rt_saliency.errors import ConfigError, InputNotFoundError
+from rt_saliency.optional import import_optional
 from rt_saliency.yuv import yuv_frame_from_av
 
 FFMPEG_CODECS = {"h264": "libx264", "hevc": "libx265"}
@@ -86,7 +87,7 @@ def _ffmpeg_run(ffmpeg: str, src: Path, out: Path, config: EncodeBenchConfig) ->
 
 def _ours_run(src: Path, out: Path, config: EncodeBenchConfig,
               maps: Sequence[np.ndarray] | None) -> float:
-    import av
+    av = import_optional("av")
 
     start = time.perf_counter()
     with av.open(str(src)) as container, out.open("wb") as fh:

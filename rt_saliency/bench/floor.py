@@ -10,12 +10,15 @@ how far a backend is from the hardware.  1.0 would be perfect; 2-4 is typical fo
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rt_saliency.bench.timing import summarize, time_calls, torch_threads
+from rt_saliency.optional import import_optional
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ GEMM_N: int = 1024
 
 
 def _torch_conv(shape: ConvShape, threads: int, warmup: int, iters: int) -> dict[str, Any]:
-    import torch
+    torch = import_optional("torch")
 
     with torch_threads(threads), torch.inference_mode():
         layers = torch.nn.Sequential(
@@ -62,7 +65,7 @@ def _torch_conv(shape: ConvShape, threads: int, warmup: int, iters: int) -> dict
 
 
 def _torch_gemm(n: int, threads: int, warmup: int, iters: int) -> dict[str, Any]:
-    import torch
+    torch = import_optional("torch")
 
     with torch_threads(threads), torch.inference_mode():
         a, b = torch.randn(n, n), torch.randn(n, n)
@@ -71,7 +74,7 @@ def _torch_gemm(n: int, threads: int, warmup: int, iters: int) -> dict[str, Any]
 
 
 def _ort_conv(shape: ConvShape, threads: int, warmup: int, iters: int) -> dict[str, Any]:
-    import onnxruntime as ort
+    ort = import_optional("onnxruntime")
 
     rng = np.random.default_rng(0)
     model = _conv_chain(shape, rng)
@@ -85,7 +88,10 @@ def _ort_conv(shape: ConvShape, threads: int, warmup: int, iters: int) -> dict[s
 
 def _conv_chain(shape: ConvShape, rng: np.random.Generator) -> Any:
     """An ONNX model of ``shape.depth`` chained convolutions (float32, random weights)."""
-    from onnx import TensorProto, helper, numpy_helper
+    _onnx = import_optional("onnx")
+    TensorProto = _onnx.TensorProto
+    helper = _onnx.helper
+    numpy_helper = _onnx.numpy_helper
 
     nodes, inits = [], []
     prev = "x"
@@ -111,12 +117,12 @@ def _conv_chain(shape: ConvShape, rng: np.random.Generator) -> Any:
 def _ort_int8_conv(shape: ConvShape, threads: int, warmup: int, iters: int) -> dict[str, Any]:
     """The same convolutions quantized as the INT8 encoder is (QDQ, per-channel, U8/S8): the
     floor an INT8 graph is judged against (VNNI's integer rate, not the float one)."""
-    import tempfile
-    from pathlib import Path
-
-    import onnx
-    import onnxruntime as ort
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    onnx = import_optional("onnx")
+    ort = import_optional("onnxruntime")
+    _quantization = import_optional("onnxruntime.quantization")
+    QuantFormat = _quantization.QuantFormat
+    QuantType = _quantization.QuantType
+    quantize_static = _quantization.quantize_static
 
     rng = np.random.default_rng(0)
     dims = [1, shape.channels, shape.size, shape.size]
@@ -144,7 +150,7 @@ def _ort_int8_conv(shape: ConvShape, threads: int, warmup: int, iters: int) -> d
 
 
 def _ort_options(threads: int) -> Any:
-    import onnxruntime as ort
+    ort = import_optional("onnxruntime")
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads

@@ -30,6 +30,7 @@ from rt_saliency.deploy.graphs import (
 )
 from rt_saliency.deploy.onnx_export import export_onnx
 from rt_saliency.model import count_macs, create_model, list_models
+from rt_saliency.optional import import_optional
 from rt_saliency.runtime.pair import open_runner_pair
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
 
@@ -151,7 +152,7 @@ def bench_models(
     ``(rows, skipped)``: a backend that cannot run here is listed in ``skipped`` with
     the reason instead of failing the whole benchmark.
     """
-    import torch
+    torch = import_optional("torch")
 
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rt_saliency import metrics
 from rt_saliency.deploy.fp16 import convert_to_fp16
 from rt_saliency.model.tpcmrnet import TPCMRNet
+from rt_saliency.runtime.compare import MapAgreement, compare_maps
 from rt_saliency.runtime.predictor import StreamPredictor
 from rt_saliency.stream.offline import ArraySource
 from rt_saliency.stream.pipeline import Pipeline
@@ -237,22 +237,8 @@ def convert_fp16(src_dir: str | Path, dst_dir: str | Path) -> Path:
     return dst
 
 
-@dataclass
-class Parity:
-    """Per-frame comparison of two predictors' maps on the same frames."""
-
-    frames: int
-    max_abs: float
-    mean_abs: float
-    cc_min: float
-    cc_mean: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def fp16_parity(reference: StreamPredictor, candidate: StreamPredictor,
-                frames: Sequence[np.ndarray]) -> Parity:
+                frames: Sequence[np.ndarray]) -> MapAgreement:
     """The maps of ``candidate`` against ``reference``'s over ``frames`` (both through the
     daemon's pipeline)."""
     maps = []
@@ -261,7 +247,4 @@ def fp16_parity(reference: StreamPredictor, candidate: StreamPredictor,
         with ArraySource(frames, name="parity") as source:
             Pipeline(source, predictor, [sink]).run()
         maps.append([r.saliency for r in sink.records if not isinstance(r, int)])
-    diffs = [np.abs(a - b) for a, b in zip(*maps)]
-    ccs = [metrics.cc(b, a) for a, b in zip(*maps)]
-    return Parity(len(diffs), float(max(d.max() for d in diffs)),
-                  float(np.mean([d.mean() for d in diffs])), float(min(ccs)), float(np.mean(ccs)))
+    return compare_maps(maps[1], maps[0])

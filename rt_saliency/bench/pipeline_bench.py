@@ -32,6 +32,7 @@ from rt_saliency.deploy.onnx_export import export_onnx
 from rt_saliency.errors import ConfigError
 from rt_saliency.flow import FlowConfig, FlowEstimator
 from rt_saliency.model import count_macs, create_model, model_config
+from rt_saliency.optional import import_optional
 from rt_saliency.runtime import open_predictor, open_runner_pair
 from rt_saliency.runtime.network import NetworkPredictor
 from rt_saliency.stream.daemon import Daemon, DaemonOptions, SourceOptions
@@ -93,7 +94,7 @@ def open_bench_predictor(setup: StreamSetup, workdir: Path | None = None) -> Ite
             warm_predictor(predictor)
             yield predictor
             return
-        import torch
+        torch = import_optional("torch")
 
         torch.manual_seed(0)
         model = create_model(setup.variant, flow_maps=setup.flow_maps,

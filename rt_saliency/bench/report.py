@@ -13,7 +13,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rt_saliency.errors import InputError
+from rt_saliency.optional import import_optional
 
 #: sections of ``rows`` in report order
 SECTIONS: tuple[str, ...] = ("model", "pipeline", "profile", "scaling")
@@ -38,8 +41,6 @@ def validate_results(results: dict[str, Any]) -> None:
 
 def _json_default(obj: Any) -> Any:
     try:
-        import numpy as np
-
         if isinstance(obj, np.generic):
             return obj.item()
         if isinstance(obj, np.ndarray):
@@ -249,17 +250,15 @@ def _dominance_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 def make_plots(results: dict[str, Any], out_dir: Path) -> dict[str, str]:
     """Latency histogram, per-stage bars and scaling curve as PNGs; returns name -> file name."""
-    import matplotlib
+    matplotlib = import_optional("matplotlib")
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = import_optional("matplotlib.pyplot")
 
     plots: dict[str, str] = {}
     pipe = _rows(results, "pipeline") + _rows(results, "profile")
     with_samples = [r for r in pipe if r.get("latency_samples_ms")]
     if with_samples:
-        import numpy as np
-
         fig, ax = plt.subplots(figsize=(8, 4.5))
         everything = np.concatenate([r["latency_samples_ms"] for r in with_samples])
         edges = np.linspace(0.0, max(float(everything.max()), 45.0) * 1.02, 60)  # shared bins

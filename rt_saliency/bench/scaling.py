@@ -34,6 +34,7 @@ from rt_saliency.bench.timing import BUDGET_MS
 from rt_saliency.deploy.onnx_export import export_onnx
 from rt_saliency.errors import ConfigError
 from rt_saliency.model import create_model
+from rt_saliency.optional import import_optional
 from rt_saliency.runtime.network import NetworkPredictor
 from rt_saliency.runtime.pair import open_runner_pair
 
@@ -160,7 +161,7 @@ def bench_scaling(
     setup: StreamSetup | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for each stream count; the ONNX graphs are exported once and shared."""
-    import torch
+    torch = import_optional("torch")
 
     setup = setup or StreamSetup()
     if setup.backend != "onnxruntime":

@@ -23,6 +23,7 @@ from rt_saliency.bench.pipeline_bench import StreamSetup, bench_pipeline
 from rt_saliency.bench.report import write_report
 from rt_saliency.bench.scaling import bench_scaling
 from rt_saliency.bench.timing import BUDGET_MS, machine_info
+from rt_saliency.optional import import_optional
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def gpu_backends() -> list[str]:
     """Model backends to time on this machine: the GPU ones added where CUDA is present."""
     backends = ["torch", "onnxruntime"]
     try:
-        import torch
+        torch = import_optional("torch")
 
         if torch.cuda.is_available():
             backends += ["torch-cuda", "onnxruntime-cuda", "tensorrt", "tensorrt-fp16"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from rt_saliency.errors import ConfigError
+from rt_saliency.optional import import_optional
 
 #: the per-frame budget the paper reports (Table 3: 0.041 s per frame), in milliseconds
 BUDGET_MS: float = 41.0
@@ -68,7 +70,7 @@ def time_calls(
 
 def time_calls_cuda(fn: Callable[[], Any], *, warmup: int, iters: int) -> list[float]:
     """Like :func:`time_calls`, timed with CUDA events around each call (GPU work included)."""
-    import torch
+    torch = import_optional("torch")
 
     for _ in range(warmup):
         fn()
@@ -87,7 +89,7 @@ def time_calls_cuda(fn: Callable[[], Any], *, warmup: int, iters: int) -> list[f
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run the block with ``torch.set_num_threads(n)`` and restore the previous count after."""
-    import torch
+    torch = import_optional("torch")
 
     if n is None:
         yield
@@ -166,8 +168,6 @@ class PeakMemory:
 
 def machine_info() -> dict[str, Any]:
     """What the numbers were measured on: CPU model, cores, load, library versions, GPU."""
-    import platform
-
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -189,7 +189,7 @@ def machine_info() -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - absent or broken: record as missing
             info[f"{mod}_version"] = None
     try:
-        import torch
+        torch = import_optional("torch")
 
         info["torch_threads"] = torch.get_num_threads()
         info["cuda"] = torch.cuda.is_available()

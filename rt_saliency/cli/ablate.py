@@ -7,6 +7,7 @@ import argparse
 from rt_saliency.apps.ablation import run_ablation
 from rt_saliency.apps.evaluate import EvalOptions, to_markdown
 from rt_saliency.cli._common import add_flow_options
+from rt_saliency.optional import import_optional
 from rt_saliency.train import TrainConfig
 
 
@@ -46,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    torch = import_optional("torch")
 
     overrides = {"input_size": list(args.input_size)} if args.input_size else {}
     base = TrainConfig(

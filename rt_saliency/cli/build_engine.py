@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rt_saliency.deploy.engine import build_engine, engine_filename
+from rt_saliency.artifacts import engine_filename
+from rt_saliency.deploy.engine import build_engine
 from rt_saliency.errors import ConfigError, InputNotFoundError
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 from pathlib import Path
 
 from rt_saliency.apps.evaluate import (
@@ -20,6 +22,7 @@ from rt_saliency.atomic import write_text
 from rt_saliency.cli._common import add_flow_options
 from rt_saliency.data.gaze import is_gaze_collection
 from rt_saliency.errors import ConfigError
+from rt_saliency.optional import import_optional
 from rt_saliency.runtime.registry import open_predictor
 
 
@@ -75,12 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     if args.weights is None and args.predictor is None:
         raise ConfigError("give --weights CKPT, or --predictor BACKEND (e.g. --predictor prior)")
     if args.threads is not None:
-        import torch
+        torch = import_optional("torch")
 
         torch.set_num_threads(args.threads)
     progress = args.progress and not args.json
@@ -122,9 +123,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_stills(args: argparse.Namespace, progress: bool) -> int:
     """Gaze-image roots: every --predictor (and the centre bias) on the split's stills."""
-    import contextlib
-    import json
-
     opts = StillEvalOptions(split=args.split, clip_frames=args.still_frames,
                             centre_sigma=args.centre_sigma, seed=args.seed,
                             max_images=args.max_images)

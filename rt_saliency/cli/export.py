@@ -10,6 +10,7 @@ from rt_saliency.deploy.onnx_export import export_onnx
 from rt_saliency.deploy.quantize import export_int8_encoder
 from rt_saliency.errors import ConfigError
 from rt_saliency.model import create_model
+from rt_saliency.optional import import_optional
 from rt_saliency.runtime.registry import load_model
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
 
@@ -52,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    torch = import_optional("torch")
 
     if args.opset < 17:
         raise ConfigError(f"--opset must be >= 17, got {args.opset}")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from tqdm import tqdm
 
 from rt_saliency.cli._common import add_flow_options
 from rt_saliency.data.flowcache import build_flow_cache
@@ -33,10 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from tqdm import tqdm
-
     size = tuple(args.size) if args.size else INPUT_SIZE
     records = []
     for split in args.splits:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 
 from rt_saliency.data.flowcache import FlowCache
@@ -32,6 +33,7 @@ from rt_saliency.data.video import (
 from rt_saliency.errors import ConfigError
 from rt_saliency.flow import FlowConfig, FlowEstimator, stack_flows
 from rt_saliency.imaging import resize_to_input
+from rt_saliency.optional import import_optional
 
 
 class ClipDataset:
@@ -126,7 +128,7 @@ class ClipDataset:
         }
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        import torch
+        torch = import_optional("torch")
 
         v, start = self.index[i]
         sample = self.clip(self.records[v], start)
@@ -136,8 +138,6 @@ class ClipDataset:
 
 
 def _resize_map(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    import cv2
-
     h, w = size
     if m.shape == (h, w):
         return m

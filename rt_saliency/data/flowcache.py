@@ -16,6 +16,7 @@ parameters) or input size is refused with a :class:`DatasetError` that says how 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -165,8 +166,6 @@ def _describe(flow_config: Any) -> Any:
     if callable(to_dict):
         return to_dict()
     try:
-        import dataclasses
-
         return dataclasses.asdict(flow_config)
     except TypeError:
         return repr(flow_config)

@@ -22,7 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+
 from rt_saliency.errors import ConfigError, DatasetError, InputNotFoundError
+from rt_saliency.optional import import_optional
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -70,7 +73,6 @@ def image_size(path: Path) -> tuple[int, int]:
     if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
         width, height = struct.unpack(">II", head[16:24])
         return int(height), int(width)
-    import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
@@ -80,7 +82,7 @@ def image_size(path: Path) -> tuple[int, int]:
 
 def video_info(path: Path) -> tuple[int, tuple[int, int]]:
     """(frame count, (height, width)) of a video file, counted by decoding headers with PyAV."""
-    import av
+    av = import_optional("av")
 
     try:
         with av.open(str(path)) as container:

@@ -29,6 +29,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from rt_saliency.errors import ConfigError
@@ -100,8 +101,6 @@ def map_sigma(width: int) -> float:
 
 def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Smoothed colour noise at two scales, uint8 (h, w, 3) BGR."""
-    import cv2
-
     out = np.zeros((h, w, 3), np.float32)
     for scale, weight in ((8, 0.6), (2, 0.4)):
         small = rng.random((max(2, h // scale), max(2, w // scale), 3), dtype=np.float32)
@@ -124,8 +123,6 @@ class _Object:
 
 
 def _make_object(rng: np.random.Generator, w: int, h: int, speed: float, scale: float) -> _Object:
-    import cv2
-
     rx = int(rng.uniform(0.05, 0.09) * scale)
     ry = int(rx * rng.uniform(0.7, 1.3))
     rx, ry = max(rx, 3), max(ry, 3)
@@ -165,8 +162,6 @@ def _render_video(
     cfg: SynthConfig, rng: np.random.Generator
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Frames (BGR uint8), fixation maps (uint8 0/255) and continuous maps (uint8) of one video."""
-    import cv2
-
     w, h, n = cfg.width, cfg.height, cfg.frames
     scale = min(w, h) * 1.6
     # The world is larger than the view so the camera can pan without wrapping.
@@ -251,8 +246,6 @@ def generate_synthetic(out: str | Path, config: SynthConfig) -> dict[str, list[i
     ``annotation/NNNN/maps/NNNN.png``, ``annotation/NNNN/fixation/NNNN.png`` and ``synth.json``
     recording the configuration.
     """
-    import cv2
-
     config.validate()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

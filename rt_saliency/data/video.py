@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from rt_saliency.data.layout import VideoRecord
 from rt_saliency.errors import DatasetError
+from rt_saliency.optional import import_optional
 
 
 def _imread(path: Path, flags: int) -> np.ndarray:
-    import cv2
-
     img = cv2.imread(str(path), flags)
     if img is None:
         raise DatasetError(f"cannot read image {path}")
@@ -28,8 +28,6 @@ def _imread(path: Path, flags: int) -> np.ndarray:
 
 def read_frames(record: VideoRecord, indices: Sequence[int]) -> list[np.ndarray]:
     """RGB uint8 frames ``indices`` (0-based) of a video, each of the record's size."""
-    import cv2
-
     for i in indices:
         if not 0 <= i < record.num_frames:
             raise DatasetError(f"{record.name}: frame {i} out of range 0..{record.num_frames - 1}")
@@ -44,7 +42,7 @@ def read_frames(record: VideoRecord, indices: Sequence[int]) -> list[np.ndarray]
 
 
 def _decode_video(record: VideoRecord, indices: Sequence[int]) -> list[np.ndarray]:
-    import av
+    av = import_optional("av")
 
     assert record.video is not None
     wanted = set(indices)
@@ -76,8 +74,6 @@ def _check_size(record: VideoRecord, shape: tuple[int, ...], path: Path) -> None
 
 def read_map(record: VideoRecord, index: int) -> np.ndarray:
     """Continuous ground-truth map of frame ``index``: float32 (H, W) in [0, 1]."""
-    import cv2
-
     img = _imread(record.maps[index], cv2.IMREAD_GRAYSCALE)
     _check_size(record, img.shape, record.maps[index])
     return img.astype(np.float32) / 255.0
@@ -85,8 +81,6 @@ def read_map(record: VideoRecord, index: int) -> np.ndarray:
 
 def read_fixations(record: VideoRecord, index: int) -> np.ndarray:
     """Binary fixation map of frame ``index``: bool (H, W)."""
-    import cv2
-
     img = _imread(record.fixations[index], cv2.IMREAD_GRAYSCALE)
     _check_size(record, img.shape, record.fixations[index])
     return img > 0

@@ -20,7 +20,6 @@ replaced by a fresh one, said in a warning and in the sidecar, never silently ig
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -29,9 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from rt_saliency import __version__
-from rt_saliency.artifacts import file_sha256
+from rt_saliency.artifacts import (
+    SIDECAR_FORMAT,
+    file_sha256,
+    metadata_key,
+    read_metadata,
+    write_sidecar,
+)
 from rt_saliency.deploy.fp16 import convert_to_fp16
-from rt_saliency.deploy.onnx_export import read_metadata
 from rt_saliency.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -43,13 +47,6 @@ from rt_saliency.optional import import_optional
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "fp16")
-SIDECAR_FORMAT = 1
-
-
-def sidecar_path(engine_path: str | Path) -> Path:
-    """``engine.plan`` -> ``engine.plan.json``."""
-    engine_path = Path(engine_path)
-    return engine_path.with_name(engine_path.name + ".json")
 
 
 def import_tensorrt() -> Any:
@@ -70,7 +67,7 @@ def runtime_info() -> dict[str, Any]:
     Raises :class:`BackendUnavailableError` when TensorRT or a CUDA GPU is missing.
     """
     trt = import_tensorrt()
-    import torch
+    torch = import_optional("torch")
 
     if not torch.cuda.is_available():
         raise BackendUnavailableError("no CUDA GPU visible to torch (needed for TensorRT buffers)")
@@ -127,23 +124,6 @@ def check_engine_compat(
             f"--precision {precision}"
         )
     return warnings
-
-
-def load_sidecar(engine_path: str | Path) -> dict[str, Any]:
-    """Read an engine's sidecar; a missing or unreadable one is an :class:`EngineMismatchError`."""
-    path = sidecar_path(engine_path)
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise EngineMismatchError(
-            f"{path} is missing, so {engine_path} cannot be checked against this TensorRT/GPU; "
-            "rebuild it with rt-saliency build-engine"
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise EngineMismatchError(f"{path} is unreadable ({exc}); rebuild the engine") from exc
-    if not isinstance(data, dict):
-        raise EngineMismatchError(f"{path} is not a JSON object; rebuild the engine")
-    return data
 
 
 @dataclass
@@ -282,7 +262,6 @@ def build_engine(
         outputs.append({"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)})
     meta = read_metadata(onnx_path)
     sidecar = {
-        "format": SIDECAR_FORMAT,
         **info,
         "precision": precision,
         "fp16_method": fp16_how,
@@ -293,18 +272,14 @@ def build_engine(
         "outputs": outputs,
         "onnx_path": str(onnx_path),
         "onnx_sha256": file_sha256(onnx_path),
-        "model_hash": meta.get("rt_saliency.model_hash"),
-        "graph": meta.get("rt_saliency.graph"),
-        "lookahead": meta.get("rt_saliency.lookahead"),
+        "model_hash": meta.get(metadata_key("model_hash")),
+        "graph": meta.get(metadata_key("graph")),
+        "lookahead": meta.get(metadata_key("lookahead")),
         "rt_saliency_version": __version__,
         "build_seconds": round(seconds, 2),
         "workspace_mib": workspace_mib,
     }
-    sidecar_path(engine_path).write_text(json.dumps(sidecar, indent=2) + "\n")
+    write_sidecar(engine_path, sidecar)
     log.info("built %s (%s, %.1f s) from %s", engine_path, precision, seconds, onnx_path)
     return BuildResult(engine_path, sidecar, seconds)
 
-
-def engine_filename(onnx_path: str | Path, precision: str) -> str:
-    """``head_w3.onnx`` + fp16 -> ``head_w3.fp16.plan``."""
-    return f"{Path(onnx_path).stem}.{precision}.plan"

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from rt_saliency import __version__
-from rt_saliency.artifacts import file_sha256
-from rt_saliency.deploy.onnx_export import MANIFEST, MIN_OPSET, export_onnx
+from rt_saliency.artifacts import EXPORT_MANIFEST, file_sha256
+from rt_saliency.deploy.onnx_export import MIN_OPSET, export_onnx
 from rt_saliency.model.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def cache_key(weights: Path, lookahead: int, opset: int = MIN_OPSET) -> str:
 def _entry_paths(entry: Path) -> tuple[Path, Path] | None:
     """The entry's (encoder, head) paths when its manifest and file hashes check out."""
     try:
-        manifest = json.loads((entry / MANIFEST).read_text())
+        manifest = json.loads((entry / EXPORT_MANIFEST).read_text())
         paths = []
         for kind in ("encoder", "head"):
             graph = manifest["graphs"][kind]

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rt_saliency.errors import BackendUnavailableError, ConfigError
+from rt_saliency.artifacts import metadata_key
+from rt_saliency.errors import ConfigError
+from rt_saliency.optional import import_optional
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +36,19 @@ def convert_to_fp16(src: str | Path, dst: str | Path, *, method: str = "auto") -
     ``method``: ``"auto"``/``"builtin"`` (the rewrite here) or ``"onnxconverter-common"`` (if
     installed; checked by ``onnx.checker`` like the rest).
     """
-    import onnx
+    onnx = import_optional("onnx")
 
     model = onnx.load(str(src))
     used = "builtin" if method == "auto" else method
     if used == "onnxconverter-common":
-        try:
-            from onnxconverter_common import float16  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise BackendUnavailableError("pip install onnxconverter-common, or use method='builtin'") from exc
+        float16 = import_optional("onnxconverter_common").float16
         model = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=["Resize"])
     elif used == "builtin":
         model = _rewrite_fp16(model)
     else:
         raise ConfigError(f"unknown fp16 conversion method {method!r}")
     entry = model.metadata_props.add()
-    entry.key = "rt_saliency.precision"
+    entry.key = metadata_key("precision")
     entry.value = f"fp16 ({used})"
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(dst))
@@ -58,8 +57,10 @@ def convert_to_fp16(src: str | Path, dst: str | Path, *, method: str = "auto") -
 
 
 def _rewrite_fp16(model):  # type: ignore[no-untyped-def]
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    onnx = import_optional("onnx")
+    TensorProto = onnx.TensorProto
+    helper = onnx.helper
+    numpy_helper = onnx.numpy_helper
 
     graph = model.graph
     f32, f16 = TensorProto.FLOAT, TensorProto.FLOAT16

@@ -23,9 +23,16 @@ import torch
 from torch import nn
 
 from rt_saliency import __version__
-from rt_saliency.artifacts import file_sha256
+from rt_saliency.artifacts import (
+    EXPORT_MANIFEST,
+    encoder_filename,
+    file_sha256,
+    head_filename,
+    load_onnx_proto,
+    metadata_key,
+)
 from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, describe, graph_outputs, graph_specs
-from rt_saliency.errors import GraphError
+from rt_saliency.optional import import_optional
 from rt_saliency.spec import DEFAULT_LOOKAHEAD, TensorSpec
 
 log = logging.getLogger(__name__)
@@ -36,16 +43,7 @@ MIN_OPSET = 17
 #: ops that mean a recurrent loop was not unrolled
 LOOP_OPS = frozenset({"Loop", "Scan", "If"})
 EXPORTER = "torch.onnx.export(dynamo=False) (TorchScript tracing)"
-MANIFEST = "export.json"
 
-
-def encoder_filename() -> str:
-    return "encoder.onnx"
-
-
-def head_filename(lookahead: int) -> str:
-    """Head graph file name for lookahead L: ``head_w{L+1}.onnx``."""
-    return f"head_w{lookahead + 1}.onnx"
 
 
 def model_hash(model: nn.Module) -> str:
@@ -109,7 +107,7 @@ def _export_one(
     opset: int,
     metadata: dict[str, str],
 ) -> None:
-    import onnx
+    onnx = import_optional("onnx")
 
     param = next(module.parameters())
     args = tuple(torch.zeros(spec.shape, dtype=param.dtype, device=param.device) for spec in specs.values())
@@ -165,11 +163,11 @@ def export_onnx(
         digest = model_hash(model)
         config = _config_dict(model)
         common = {
-            "rt_saliency.version": __version__,
-            "rt_saliency.model_hash": digest,
-            "rt_saliency.config": json.dumps(config, sort_keys=True),
-            "rt_saliency.lookahead": str(lookahead),
-            "rt_saliency.exporter": EXPORTER,
+            metadata_key("version"): __version__,
+            metadata_key("model_hash"): digest,
+            metadata_key("config"): json.dumps(config, sort_keys=True),
+            metadata_key("lookahead"): str(lookahead),
+            metadata_key("exporter"): EXPORTER,
         }
         result = ExportResult(
             encoder_path=out / encoder_filename(),
@@ -185,37 +183,17 @@ def export_onnx(
             ("head", HeadGraph(model), head_specs, result.head_path),
         ):
             meta = dict(common)
-            meta["rt_saliency.graph"] = kind
-            meta["rt_saliency.input_spec"] = json.dumps(describe(specs))
+            meta[metadata_key("graph")] = kind
+            meta[metadata_key("input_spec")] = json.dumps(describe(specs))
             log.debug("exporting %s graph to %s", kind, path)
             _export_one(module, specs, graph_outputs(kind), path, opset, meta)
             result.files[path.name] = file_sha256(path)
     finally:
         model.train(was_training)
-    (out / MANIFEST).write_text(json.dumps(result.manifest(config), indent=2) + "\n")
+    (out / EXPORT_MANIFEST).write_text(json.dumps(result.manifest(config), indent=2) + "\n")
     return result
-
-
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file as a dict (without loading the weights)."""
-    return {entry.key: entry.value for entry in _load_proto(path).metadata_props}
-
-
-def _load_proto(path: str | Path) -> Any:
-    """The ModelProto of an ONNX file (weights not loaded); :class:`GraphError` when the file is
-    empty, truncated or not ONNX."""
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except (DecodeError, ValueError, RuntimeError) as exc:
-        raise GraphError(f"{path}: not an ONNX graph (corrupt or truncated protobuf)") from exc
-    if not proto.graph.node:
-        raise GraphError(f"{path}: not an ONNX graph (empty file or no graph in it)")
-    return proto
 
 
 def graph_ops(path: str | Path) -> set[str]:
     """The set of op types in an ONNX file's main graph."""
-    return {node.op_type for node in _load_proto(path).graph.node}
+    return {node.op_type for node in load_onnx_proto(path).graph.node}

@@ -18,32 +18,22 @@ from pathlib import Path
 
 import numpy as np
 
-from rt_saliency.artifacts import file_sha256
+from rt_saliency.artifacts import EXPORT_MANIFEST, file_sha256, metadata_key, precision_filename
 from rt_saliency.deploy.calibration import (
     Sample,
     gaze_calibration_images,
     spread_video_samples,
     still_samples,
 )
-from rt_saliency.deploy.onnx_export import MANIFEST, ExportResult
+from rt_saliency.deploy.onnx_export import ExportResult
 from rt_saliency.errors import InputError
+from rt_saliency.optional import import_optional
 from rt_saliency.spec import ENCODER_INPUTS
 
 #: op types given quantized kernels (``None``: every op ONNX Runtime can quantize).  Conv alone
 #: was both slower (a Q/DQ pair around every element-wise fusion/attention op) and less exact
 #: than all ops (docs/deployment.md).
 OP_TYPES: tuple[str, ...] | None = None
-PRECISIONS = ("fp32", "int8")
-
-
-def precision_filename(name: str, precision: str) -> str:
-    """``encoder.onnx`` for fp32, ``encoder.int8.onnx`` for int8."""
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "fp32":
-        return name
-    stem, _, ext = name.rpartition(".")
-    return f"{stem}.{precision}.{ext}"
 
 
 @dataclass(frozen=True)
@@ -87,14 +77,13 @@ def quantize_encoder(
     ``samples`` are encoder inputs (``frame``, ``flows``) of real pictures; ``calibration`` says
     in words what they are (kept in the file's metadata).
     """
-    import onnx
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    onnx = import_optional("onnx")
+    _quantization = import_optional("onnxruntime.quantization")
+    CalibrationMethod = _quantization.CalibrationMethod
+    QuantFormat = _quantization.QuantFormat
+    QuantType = _quantization.QuantType
+    quantize_static = _quantization.quantize_static
+    quant_pre_process = import_optional("onnxruntime.quantization.shape_inference").quant_pre_process
 
     if not samples:
         raise InputError("INT8 calibration needs at least one sample")
@@ -121,8 +110,8 @@ def quantize_encoder(
         )
         proto = onnx.load(str(staged))
         meta.update({
-            "rt_saliency.precision": "int8",
-            "rt_saliency.quantization": json.dumps({
+            metadata_key("precision"): "int8",
+            metadata_key("quantization"): json.dumps({
                 "format": "QDQ", "per_channel": True, "activations": "uint8",
                 "weights": "int8", "calibrate_method": "minmax", "op_types": None if op_types is None else list(op_types),
                 "samples": len(samples), "calibration": calibration,
@@ -181,7 +170,7 @@ def export_int8_encoder(
         stills_per_set=stills_per_set)
     out = result.encoder_path.with_name(precision_filename(result.encoder_path.name, "int8"))
     quantized = quantize_encoder(result.encoder_path, out, samples, calibration=described)
-    manifest_path = result.encoder_path.parent / MANIFEST
+    manifest_path = result.encoder_path.parent / EXPORT_MANIFEST
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
         manifest["graphs"]["encoder_int8"] = {

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
 
 from rt_saliency.encode.config import EncoderConfig, frame_rate
@@ -227,8 +228,6 @@ class PlanarEncoder:
 
     def _planes_from_rgb(self, frame: Any, order: str
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        import cv2
-
         if self.format.name != "yuv420p":
             raise InputError(f"RGB frames need a yuv420p encoder, this one is {self.format.name}")
         h, w, ch, cw = self.height, self.width, self.coded_height, self.coded_width

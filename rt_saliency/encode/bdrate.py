@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rt_saliency.errors import InputError
+from rt_saliency.optional import import_optional
 
 METHODS: tuple[str, ...] = ("pchip", "cubic")
 
@@ -50,7 +51,7 @@ def bd_rate(anchor_rates: Sequence[float], anchor_quality: Sequence[float],
             poly = np.polyint(np.polyfit(q, logr, min(3, q.size - 1)))
             return float(np.polyval(poly, hi) - np.polyval(poly, lo))
     else:
-        from scipy.interpolate import PchipInterpolator
+        PchipInterpolator = import_optional("scipy.interpolate").PchipInterpolator
 
         def integral(q: np.ndarray, logr: np.ndarray) -> float:
             return float(PchipInterpolator(q, logr).integrate(lo, hi))

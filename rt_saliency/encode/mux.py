@@ -24,6 +24,7 @@ from typing import IO, Any
 from rt_saliency.atomic import output_error
 from rt_saliency.encode.base import Packet
 from rt_saliency.errors import ConfigError, EncoderError, InputError
+from rt_saliency.optional import import_optional
 
 #: container format by file extension; "h264"/"hevc" mean raw Annex-B (no container)
 FORMATS_BY_EXTENSION: dict[str, str] = {
@@ -125,7 +126,7 @@ class Muxer:
                 return
         if self.format == "mp4" and not isinstance(target, str):
             raise ConfigError("MP4 needs a seekable file; write MPEG-TS or raw video to a stream")
-        import av
+        av = import_optional("av")
 
         try:
             self._container = av.open(target, mode="w", format=self.format)
@@ -149,7 +150,7 @@ class Muxer:
             if self._fh is not None:
                 self._fh.write(packet.data)
                 continue
-            import av
+            av = import_optional("av")
 
             pkt = av.Packet(packet.data)
             pkt.pts, pkt.dts = packet.pts, packet.dts
@@ -169,7 +170,7 @@ class Muxer:
         self._write(packet)
 
     def _write(self, pkt: Any) -> None:
-        import av
+        av = import_optional("av")
 
         try:
             self._container.mux(pkt)

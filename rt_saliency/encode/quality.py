@@ -13,13 +13,16 @@ the Gaussian-blurred fixation density of the frame, ``10 log10(255^2 / EWMSE)`` 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+import cv2
 import numpy as np
 
 from rt_saliency.errors import InputError
+from rt_saliency.optional import import_optional
 from rt_saliency.yuv import pixel_format, planes_from_av_frame
 
 #: PSNR reported for identical frames (MSE 0), instead of infinity
@@ -45,8 +48,6 @@ def psnr(ref: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
 
 def ssim(ref: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
     """Mean SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03)."""
-    import cv2
-
     a, b = _pair(ref, test)
     c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
 
@@ -64,8 +65,6 @@ def ssim(ref: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
 
 def fixation_density(fixations: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian-blurred fixation density (sums to 1) from a binary fixation map."""
-    import cv2
-
     fix = np.asarray(fixations, dtype=np.float64)
     if fix.ndim != 2 or fix.sum() <= 0:
         raise InputError("fixations must be a 2-D map with at least one fixation")
@@ -77,8 +76,6 @@ def fixation_density(fixations: np.ndarray, sigma: float) -> np.ndarray:
 
 def weights_for(density: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A density/saliency map of any size, resized to ``shape`` (H, W) and normalised to sum 1."""
-    import cv2
-
     dens = np.asarray(density, dtype=np.float64)
     if dens.ndim != 2 or not np.isfinite(dens).all() or (dens < 0).any():
         raise InputError("weights must be a finite, non-negative 2-D map")
@@ -132,9 +129,7 @@ def decoded_luma(source: str | Path | IO | bytes, format: str | None = None
                  ) -> Iterator[tuple[np.ndarray, int]]:
     """``(Y plane, bit depth)`` of every decoded frame of a file, stream or bytes, in display
     order, as coded (uint8 or uint16 code values; no range conversion)."""
-    import io
-
-    import av
+    av = import_optional("av")
 
     target = io.BytesIO(source) if isinstance(source, bytes) else source
     try:

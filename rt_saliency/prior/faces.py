@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from rt_saliency.errors import InputError, InputNotFoundError
@@ -32,8 +33,6 @@ class FaceDetector:
         model_path: str | os.PathLike[str] | None = None,
         size: tuple[int, int] = (160, 160),
     ) -> None:
-        import cv2
-
         self._cv2 = cv2
         self.size = (int(size[0]), int(size[1]))
         self._yunet = None

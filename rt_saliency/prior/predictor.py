@@ -13,6 +13,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from rt_saliency.errors import ConfigError, InputError
@@ -139,8 +140,6 @@ class PriorPredictor:
 
     def head(self, window: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
         """EMA over frames, up-sampled to ``input_size`` and scaled to [0, 1]."""
-        import cv2
-
         w = np.asarray(window, dtype=np.float32)
         if w.ndim == 2:
             w = w[None]

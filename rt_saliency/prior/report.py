@@ -12,26 +12,26 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from rt_saliency import metrics
 from rt_saliency.errors import InputError, InputNotFoundError
 from rt_saliency.flow import FlowEstimator, flow_to_input
+from rt_saliency.optional import import_optional
 from rt_saliency.prior.predictor import PriorConfig, PriorPredictor
 from rt_saliency.prior.terms import centre_bias
 
 
 def _rgb_224(bgr: np.ndarray) -> np.ndarray:
-    import cv2
-
     small = cv2.resize(bgr, (224, 224), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
 
 
 def score_mit_sample(folder: Path, configs: dict[str, PriorConfig] | None = None) -> str:
     """Markdown table: AUC-J, NSS, CC, SIM, KL of centre bias and prior variants on i210."""
-    import cv2
-    import scipy.io
+    import_optional("scipy.io")
+    scipy = import_optional("scipy")
 
     mat = folder / "FIXATIONLOCS_i210.mat"
     if not mat.is_file():
@@ -66,8 +66,6 @@ def score_mit_sample(folder: Path, configs: dict[str, PriorConfig] | None = None
 
 def time_prior(video: Path, frames: int = 100, repeats: int = 3) -> str:
     """Markdown lines: ms per frame of DIS flow and of the prior (encode + head), best of runs."""
-    import cv2
-
     cap = cv2.VideoCapture(str(video))
     rgb = []
     while len(rgb) < frames:

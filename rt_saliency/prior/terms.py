@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from rt_saliency.errors import InputError
@@ -80,8 +81,6 @@ def motion_saliency(
     affine camera motion (:func:`global_motion`) is removed, and the residual magnitude is
     mapped linearly between the two thresholds.
     """
-    import cv2
-
     f = np.asarray(flow, dtype=np.float32)
     if f.ndim != 3 or f.shape[2] != 2:
         raise InputError(f"flow must be (H, W, 2), got shape {f.shape}")
@@ -98,8 +97,6 @@ def spectral_residual(grey: np.ndarray, shape: tuple[int, int], size: int = 64) 
     The image is shrunk to ``size`` x ``size``; the log-amplitude spectrum minus its 3x3 local
     mean (the "residual"), with the original phase, is transformed back, squared and blurred.
     """
-    import cv2
-
     g = np.asarray(grey)
     if g.ndim != 2 or g.size == 0:
         raise InputError(f"grey image must be 2-D, got shape {g.shape}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from rt_saliency.errors import BackendUnavailableError, GraphError, InputNotFoundError
+from rt_saliency.optional import import_optional
 from rt_saliency.runtime.base import Runner
 from rt_saliency.spec import TensorSpec
 
@@ -49,7 +50,7 @@ class OnnxRunner(Runner):
                  spin: bool = False) -> None:
         super().__init__()
         try:
-            import onnxruntime as ort
+            ort = import_optional("onnxruntime")
         except ImportError as exc:  # pragma: no cover - a hard dependency, but say it clearly
             raise BackendUnavailableError("onnxruntime is not installed") from exc
         path = Path(path)

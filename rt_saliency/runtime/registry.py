@@ -25,14 +25,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rt_saliency.deploy.engine import engine_filename, load_sidecar
-from rt_saliency.deploy.export_cache import cached_onnx
-from rt_saliency.deploy.onnx_export import (
+from rt_saliency.artifacts import (
     encoder_filename,
+    engine_filename,
     head_filename,
-    model_hash,
+    load_sidecar,
+    metadata_key,
     read_metadata,
 )
+from rt_saliency.deploy.export_cache import cached_onnx
+from rt_saliency.deploy.onnx_export import model_hash
 from rt_saliency.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -41,6 +43,7 @@ from rt_saliency.errors import (
 )
 from rt_saliency.model import pretrained
 from rt_saliency.model.checkpoint import load_checkpoint
+from rt_saliency.optional import import_optional
 from rt_saliency.prior import PriorConfig, PriorPredictor
 from rt_saliency.runtime.base import Runner
 from rt_saliency.runtime.network import NetworkPredictor
@@ -121,7 +124,7 @@ def _open_prior(flow_maps: int | None, lookahead: int, faces: bool = True) -> St
 def _onnx_device(device: str | None) -> str:
     if device is not None:
         return device
-    import onnxruntime as ort
+    ort = import_optional("onnxruntime")
 
     return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
 
@@ -201,7 +204,7 @@ def open_predictor(
     ort_options = {"device": _onnx_device(device), "threads": threads}
     if engine_dir is not None and all(p.is_file() for p in onnx_paths(engine_dir, lookahead)):
         encoder_onnx = onnx_paths(engine_dir, lookahead)[0]
-        _check_same_model(weights, read_metadata(encoder_onnx).get("rt_saliency.model_hash"), encoder_onnx)
+        _check_same_model(weights, read_metadata(encoder_onnx).get(metadata_key("model_hash")), encoder_onnx)
         pair = open_runner_pair("onnxruntime", onnx_paths(engine_dir, lookahead), **ort_options)
         return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime")
     if weights is None:

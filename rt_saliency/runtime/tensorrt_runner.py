@@ -20,13 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from rt_saliency.deploy.engine import (
-    check_engine_compat,
-    import_tensorrt,
-    load_sidecar,
-    runtime_info,
-)
+from rt_saliency.artifacts import load_sidecar
+from rt_saliency.deploy.engine import check_engine_compat, import_tensorrt, runtime_info
 from rt_saliency.errors import BackendUnavailableError, GraphError, InputNotFoundError
+from rt_saliency.optional import import_optional
 from rt_saliency.runtime.base import Runner
 from rt_saliency.spec import TensorSpec
 
@@ -47,7 +44,7 @@ class TensorRTRunner(Runner):
         super().__init__()
         trt = import_tensorrt()
         try:
-            import torch
+            torch = import_optional("torch")
         except ImportError as exc:  # pragma: no cover
             raise BackendUnavailableError("the TensorRT runner needs torch for CUDA buffers") from exc
         engine_path = Path(engine_path)

@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from rt_saliency.errors import ConfigError
 from rt_saliency.flow import flow_config_for
 from rt_saliency.loss import saliency_loss_terms
 from rt_saliency.model import create_model
+from rt_saliency.optional import import_optional
 from rt_saliency.train import distributed
 from rt_saliency.train.checkpointing import load_training_state, save_training_state
 from rt_saliency.train.datasets import same_kind_batches, sample_kinds, train_dataset, val_dataset
@@ -128,7 +130,9 @@ class _Budget:
 
 def train(cfg: TrainConfig) -> TrainResult:
     """Train as ``cfg`` says; write ``last.pt``, ``best.pt``, ``train_log.jsonl`` to ``out``."""
-    from torch.utils.data import DataLoader, DistributedSampler
+    _data = import_optional("torch.utils.data")
+    DataLoader = _data.DataLoader
+    DistributedSampler = _data.DistributedSampler
 
     cfg.validate()
     t0 = time.monotonic()
@@ -345,7 +349,6 @@ def _progress_bar(
 ) -> Any:
     if not (cfg.progress and ctx.is_main):
         return None
-    from tqdm import tqdm
 
     return tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                 unit="step", dynamic_ncols=True, leave=True)
