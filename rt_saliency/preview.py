@@ -15,11 +15,31 @@ import cv2
 import numpy as np
 
 from rt_saliency.atomic import AtomicTarget, output_error
-from rt_saliency.errors import EncoderError, InputError, RtSaliencyError
+from rt_saliency.errors import ConfigError, EncoderError, InputError, RtSaliencyError
 from rt_saliency.optional import import_optional
 
 #: panel height of the preview; panels keep the source aspect ratio
 DEFAULT_PANEL_HEIGHT = 240
+
+#: preview encoders in order of preference: (codec the container must take, FFmpeg encoder,
+#: its options with ``{crf}`` filled in); the first one the target's container takes is used
+PREVIEW_CODECS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("h264", "libx264", {"crf": "{crf}", "preset": "veryfast"}),
+    ("vp9", "libvpx-vp9", {"crf": "{crf}", "b": "0", "deadline": "realtime", "cpu-used": "8"}),
+    ("vp8", "libvpx", {"crf": "{crf}", "b": "2M", "deadline": "realtime", "cpu-used": "8"}),
+    ("theora", "libtheora", {"q": "7"}),
+    ("mpeg4", "mpeg4", {"qscale": "4"}),
+)
+
+
+def preview_codec(supported: set[str], available: set[str], crf: int
+                  ) -> tuple[str, dict[str, str]] | None:
+    """The encoder and options for a container that takes the codecs ``supported`` (an empty set:
+    the container does not say, H.264 is tried), among the encoders ``available``."""
+    for codec, encoder, options in PREVIEW_CODECS:
+        if (codec in supported or (not supported and codec == "h264")) and encoder in available:
+            return encoder, {k: v.format(crf=crf) for k, v in options.items()}
+    return None
 
 
 def _resize(image: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
@@ -124,14 +144,29 @@ class PreviewWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._atomic = AtomicTarget(self.path)
             # the format follows the target's extension (the temporary name keeps it)
-            self._container = av.open(str(self._atomic.path), mode="w",
-                                      format=None if self._atomic.path.suffix else "mp4")
+            try:
+                self._container = av.open(str(self._atomic.path), mode="w",
+                                          format=None if self._atomic.path.suffix else "mp4")
+            except ValueError as exc:  # FFmpeg knows no container by that extension
+                self._release()
+                raise ConfigError(f"--preview {self.path}: FFmpeg knows no container for "
+                                  f"'{self.path.suffix}'; use .mp4, .mkv, .webm or .avi") from exc
+            choice = preview_codec(set(self._container.supported_codecs),
+                                   set(av.codecs_available), self.crf)
+            if choice is None:
+                name = self._container.format.name
+                self._release()
+                raise ConfigError(
+                    f"--preview {self.path}: the {name} container takes none of the preview "
+                    f"codecs ({', '.join(c for c, _, _ in PREVIEW_CODECS)}); use .mp4, .mkv, "
+                    ".webm or .avi")
+            encoder, options = choice
             rate = Fraction(self.fps).limit_denominator(1001)
-            self._stream = self._container.add_stream("libx264", rate=rate)
+            self._stream = self._container.add_stream(encoder, rate=rate)
             self._stream.width = width - width % 2
             self._stream.height = height - height % 2
             self._stream.pix_fmt = "yuv420p"
-            self._stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+            self._stream.options = options
         except (av.FFmpegError, OSError) as exc:
             self._release()
             raise EncoderError(f"cannot open preview file {self.path}: {exc}") from exc

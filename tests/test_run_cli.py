@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import pytest
 
 from rt_saliency.qp import read_ndjson
@@ -154,8 +156,6 @@ def test_signal_drains_and_flushes(tmp_path: Path, sig: int) -> None:
 
 
 def test_encodes_every_frame_with_its_map(media: dict[str, Path], tmp_path: Path) -> None:
-    import av
-
     out = tmp_path / "guided.mp4"
     proc = rts("-i", str(media["clip.mp4"]), "-o", str(out), "--max-frames", "20")
     assert proc.returncode == 0, proc.stderr.decode()
@@ -246,8 +246,6 @@ def test_qp_format_files_refuse_stdout(capsys) -> None:
 
 def test_encoder_options_reach_x264(tmp_path) -> None:
     """-o with --keyint/--preset/--tune/--crf: the GOP length shows in the decoded stream."""
-    import av
-
     from rt_saliency.cli import main
 
     out = tmp_path / "gop.mp4"
@@ -264,8 +262,6 @@ def test_encoder_options_reach_x264(tmp_path) -> None:
 def test_codec_hevc_and_codec_options(tmp_path) -> None:
     """--codec hevc encodes with libx265; --bframes and --codec-params reach the encoder (its
     options SEI says so); a setting that would drop the offsets is one line, exit 2."""
-    import av
-
     out = tmp_path / "clip.mkv"
     proc = rts("-i", "synth://160x96?frames=10", "-o", str(out), "--codec", "hevc", "--crf", "30",
                "--preset", "ultrafast", "--bframes", "0", "--codec-params", "ref=1", "--no-table")
@@ -303,3 +299,58 @@ def test_run_o_keeps_vfr_timing_and_the_start_offset(tmp_path, ffmpeg_bin) -> No
     want = stamps(src)
     assert want[0] == 10.0 and round(want[10] - want[9], 4) == 0.52
     assert stamps(out) == want
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
+    err = proc.stderr.decode()
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_stdout_for_both_video_and_maps_is_refused() -> None:
+    proc = rts("-i", "synth://64x48?frames=2", "--backend", "prior", "-o", "-", "--qp-out", "-")
+    assert proc.returncode == 2 and proc.stdout == b""
+    assert "both write to stdout" in _one_line_error(proc)
+
+
+@pytest.mark.parametrize("ext, codec", [(".webm", "vp9"), (".mkv", "h264"), (".avi", "h264")])
+def test_preview_in_other_containers(tmp_path: Path, ext: str, codec: str) -> None:
+    out = tmp_path / f"preview{ext}"
+    proc = rts("-i", "synth://96x64?frames=6", "--backend", "prior", "--preview", str(out))
+    assert proc.returncode == 0, proc.stderr.decode()
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == codec
+        assert len(list(container.decode(video=0))) == 6
+
+
+@pytest.mark.parametrize("ext, message", [(".gif", "takes none of the preview codecs"),
+                                          (".xyz", "knows no container")])
+def test_preview_in_a_container_without_a_video_codec_is_refused(tmp_path: Path, ext: str,
+                                                                 message: str) -> None:
+    out = tmp_path / f"preview{ext}"
+    proc = rts("-i", "synth://96x64?frames=4", "--backend", "prior", "--preview", str(out))
+    assert proc.returncode == 2 and message in _one_line_error(proc)
+    assert list(tmp_path.iterdir()) == []  # no file and no temporary left behind
+
+
+def test_rational_fps_on_a_raw_pipe(tmp_path: Path) -> None:
+    frames = bytes(range(256)) * (32 * 24 * 3 * 5 // 256)
+    out = tmp_path / "o.mkv"
+    proc = rts("-i", "-", "--input-format", "rawvideo", "--size", "32x24", "--fps", "30000/1001",
+               "--backend", "prior", "-o", str(out), stdin=frames)
+    assert proc.returncode == 0, proc.stderr.decode()
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].average_rate == Fraction(30000, 1001)
+    proc = rts("-i", "synth://64x48?frames=2", "--fps", "30/0")
+    assert proc.returncode == 2 and "frame rate" in proc.stderr.decode()
+
+
+def test_progress_bar_counts_the_frames(media: dict[str, Path]) -> None:
+    proc = rts("-i", str(media["clip.mp4"]), "--backend", "prior", "--max-frames", "12",
+               "--progress")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "12/12" in proc.stderr.decode()
+    proc = rts("-i", str(media["clip.mp4"]), "--backend", "prior", "--max-frames", "12")
+    assert "12/12" not in proc.stderr.decode()  # stderr is a pipe here: no bar by default

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import logging
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,6 @@ from rt_saliency.stream.sources import parse_size
 log = logging.getLogger(__name__)
 
 
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -52,6 +52,18 @@ def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _rate(text: str) -> float:
+    """A frame rate as FFmpeg writes it: ``25``, ``29.97`` or ``30000/1001``."""
+    try:
+        value = float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(
+            f"must be a frame rate such as 25, 29.97 or 30000/1001, got {text!r}") from None
+    if not 0 < value < 1000:
+        raise argparse.ArgumentTypeError(f"must be above 0 and below 1000 fps, got {text}")
     return value
 
 
@@ -78,7 +90,8 @@ def register(subparsers: Any) -> None:
     src.add_argument("--size", default=None, help="WxH of raw frames (or a camera mode)")
     src.add_argument("--pix-fmt", default="rgb24", choices=("rgb24", "yuv420p"),
                      help="pixel format of raw frames (default rgb24)")
-    src.add_argument("--fps", type=float, default=None, help="frame rate of raw frames / camera")
+    src.add_argument("--fps", type=_rate, default=None,
+                     help="frame rate of raw frames / camera: 25, 29.97 or 30000/1001")
     src.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
                      help="drop the oldest frames under overload (default: on for RTSP and "
                      "cameras, off for files and pipes, which never drop)")
@@ -136,6 +149,9 @@ def register(subparsers: Any) -> None:
     out.add_argument("--ring-size", type=_positive_int, default=8,
                      help="capacity of each ring buffer between stages")
     out.add_argument("--no-table", action="store_true", help="do not print the stats table")
+    out.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bar on stderr for inputs with a known frame count (default: "
+                     "on when stderr is a terminal)")
     out.add_argument("--drain-timeout", type=_seconds, default=10.0,
                      help="after SIGINT/SIGTERM, seconds to finish the frames already read "
                      "before stopping at once (default 10; repeated signals change nothing)")
@@ -148,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--metrics-port must be 0..65535, got {args.metrics_port}")
     if args.qp_out is None and args.output is None and args.preview is None:
         log.info("no --qp-out or -o given: maps are computed and only the stats are reported")
+    if args.qp_out == "-" and args.output == "-":
+        raise ConfigError("-o - and --qp-out - would both write to stdout: send one of them to "
+                          "a file (or a named pipe)")
     if args.qp_out == "-" and args.qp_format != "ndjson":
         raise ConfigError(f"--qp-format {args.qp_format} writes files: give --qp-out PATH")
     if args.stats and not Path(args.stats).resolve().parent.is_dir():
@@ -187,7 +206,8 @@ def daemon_options(args: argparse.Namespace, size: tuple[int, int] | None,
             qp_out=args.qp_out, qp_format=args.qp_format, output=args.output,
             codec=args.codec,
             encoder=_encoder_config(args) if args.output is not None else None,
-            preview=args.preview),
+            preview=args.preview,
+            progress=sys.stderr.isatty() if args.progress is None else args.progress),
         qp=qp_config, ring_size=args.ring_size, max_frames=args.max_frames,
         metrics_port=args.metrics_port, metrics_host=args.metrics_host)
 

@@ -29,7 +29,7 @@ from rt_saliency.spec import DEFAULT_LOOKAHEAD
 from rt_saliency.stream.frames import StreamInfo
 from rt_saliency.stream.metrics_http import MetricsServer
 from rt_saliency.stream.pipeline import Pipeline, Sink
-from rt_saliency.stream.sinks import EncoderSink, MapFileSink, NdjsonSink, PreviewSink
+from rt_saliency.stream.sinks import EncoderSink, MapFileSink, NdjsonSink, PreviewSink, ProgressSink
 from rt_saliency.stream.sources import Source, open_source
 from rt_saliency.stream.stats import StreamStats
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 #: a sink the caller adds, built once the source's size and rate are known
 SinkFactory = Callable[[StreamInfo], Sink]
 #: the daemon's own sinks: finished by ``__exit__`` on success, an earlier file kept on failure
-OwnSink = NdjsonSink | MapFileSink | EncoderSink | PreviewSink
+OwnSink = NdjsonSink | MapFileSink | EncoderSink | PreviewSink | ProgressSink
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ class OutputOptions:
     encoder: EncoderConfig | None = None
     #: side-by-side preview video
     preview: str | Path | None = None
+    #: a progress bar on stderr when the input's frame count is known (not for live inputs)
+    progress: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,11 @@ class Daemon:
                               codec=out.codec, time_base=info.time_base)
         if out.preview is not None:
             yield PreviewSink(out.preview, info.fps or 30.0, qp_range=max(-qp.qp_min, qp.qp_max))
+        if out.progress and info.frame_count and not info.live:
+            total = info.frame_count
+            if self.options.max_frames is not None:
+                total = min(total, self.options.max_frames)
+            yield ProgressSink(total)
 
     def run(self) -> StreamStats:
         """Stream to the end (or until :meth:`stop`); raises ``PipelineError`` when a stage fails."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+from tqdm import tqdm
 
 from rt_saliency.encode import EncoderConfig, Muxer, PlanarEncoder, open_encoder
 from rt_saliency.errors import ConfigError, InputError
@@ -36,6 +37,29 @@ class NdjsonSink:
         self._writer.close(ok)
 
     def __enter__(self) -> NdjsonSink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(ok=exc_type is None)
+
+
+class ProgressSink:
+    """A progress bar on stderr (tqdm) for a run whose frame count is known: one tick a frame,
+    mapped or dropped, in frame order."""
+
+    def __init__(self, total: int, desc: str = "frames") -> None:
+        self._bar = tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True, leave=True)
+
+    def write_map(self, record: MapRecord) -> None:
+        self._bar.update(1)
+
+    def write_dropped(self, index: int) -> None:
+        self._bar.update(1)
+
+    def close(self, ok: bool = True) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> ProgressSink:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
