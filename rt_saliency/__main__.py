@@ -2,6 +2,10 @@
 
 import sys
 
-from rt_saliency.cli import main
+try:
+    from rt_saliency.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the interpreter is still loading the package
+    print("rt-saliency: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

@@ -3,6 +3,7 @@ odd sizes, bad inputs (one line, non-zero exit, no traceback), signals, stats, e
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import av
 import pytest
 
+from rt_saliency.cli import COMMANDS, build_parser
 from rt_saliency.qp import read_ndjson
 
 TIMEOUT = 120
@@ -354,3 +356,82 @@ def test_progress_bar_counts_the_frames(media: dict[str, Path]) -> None:
     assert "12/12" in proc.stderr.decode()
     proc = rts("-i", str(media["clip.mp4"]), "--backend", "prior", "--max-frames", "12")
     assert "12/12" not in proc.stderr.decode()  # stderr is a pipe here: no bar by default
+
+
+def _probe(path: Path) -> dict[str, tuple[str, float]]:
+    """codec type -> (codec name, duration in seconds: the last packet's end minus the first's
+    start), by demuxing the file."""
+    spans: dict[str, list[float]] = {}
+    names: dict[str, str] = {}
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            if packet.pts is None:
+                continue
+            kind = packet.stream.type
+            start = float(packet.pts * packet.time_base)
+            end = start + float((packet.duration or 0) * packet.time_base)
+            lo, hi = spans.get(kind, [start, end])
+            spans[kind] = [min(lo, start), max(hi, end)]
+            names[kind] = packet.stream.codec_context.name
+    return {kind: (names[kind], hi - lo) for kind, (lo, hi) in spans.items()}
+
+
+@pytest.fixture(scope="module")
+def av_media(tmp_path_factory: pytest.TempPathFactory, ffmpeg_bin: str) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("av")
+    ffmpeg(ffmpeg_bin, "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30", "-f", "lavfi", "-i",
+           "sine=frequency=440:sample_rate=48000", "-t", "2", "-c:v", "libx264", "-pix_fmt",
+           "yuv420p", "-c:a", "aac", "-shortest", str(d / "av.mp4"))
+    (d / "s.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\nhello\n")
+    ffmpeg(ffmpeg_bin, "-i", str(d / "av.mp4"), "-i", str(d / "s.srt"), "-map", "0", "-map", "1",
+           "-c", "copy", "-c:s", "srt", str(d / "avs.mkv"))
+    return {p.name: p for p in d.iterdir()}
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv", ".ts"])
+def test_run_o_copies_the_audio_in_sync(av_media: dict[str, Path], tmp_path: Path,
+                                        ext: str) -> None:
+    src = av_media["av.mp4"]
+    out = tmp_path / f"out{ext}"
+    proc = rts("-i", str(src), "-o", str(out), "--backend", "prior")
+    assert proc.returncode == 0, proc.stderr.decode()
+    got, ref = _probe(out), _probe(src)
+    assert got["audio"][0] == "aac" and got["video"][0] == "h264"
+    frame = 1 / 30 * 1.001  # MPEG-TS packets carry no duration: the last frame's is not counted
+    for kind in ("video", "audio"):
+        assert abs(got[kind][1] - ref[kind][1]) <= frame, (kind, got, ref)
+
+
+def test_run_o_copies_subtitles_into_matroska_and_cuts_with_max_frames(
+        av_media: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out.mkv"
+    proc = rts("-i", str(av_media["avs.mkv"]), "-o", str(out), "--backend", "prior")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert set(_probe(out)) == {"video", "audio", "subtitle"}
+    cut = tmp_path / "cut.mp4"
+    proc = rts("-i", str(av_media["av.mp4"]), "-o", str(cut), "--backend", "prior",
+               "--max-frames", "15")
+    assert proc.returncode == 0, proc.stderr.decode()
+    got = _probe(cut)
+    assert abs(got["video"][1] - 0.5) < 1e-3 and abs(got["audio"][1] - 0.5) <= 1 / 30, got
+    none = tmp_path / "none.mp4"
+    proc = rts("-i", str(av_media["av.mp4"]), "-o", str(none), "--backend", "prior",
+               "--no-copy-streams")
+    assert proc.returncode == 0 and set(_probe(none)) == {"video"}
+
+
+def test_help_lines_match_each_commands_own_parser() -> None:
+    """``--help`` lists commands from the table without loading them; the table says what each
+    command's own parser says."""
+    parser = build_parser([], load_all=True)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {choice.dest: choice.help for choice in sub._choices_actions}
+    assert helps == {name: command.summary for name, command in COMMANDS.items()}
+
+
+def test_run_with_the_prior_does_not_load_the_training_stack() -> None:
+    code = ("import sys; from rt_saliency.cli import build_parser; build_parser(['run']); "
+            "print(sorted(m for m in ('matplotlib', 'rt_saliency.train', 'rt_saliency.apps') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

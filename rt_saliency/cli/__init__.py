@@ -1,8 +1,10 @@
 """The ``rt-saliency`` command line: one module per sub-command, dispatched here.
 
-Each module in :data:`COMMANDS` defines ``register(subparsers)``, which adds its parser and sets
-``func`` to a callable taking the parsed namespace and returning an exit status.  The command
-modules import the library at their top, like every module of the package.
+Each module named in :data:`COMMANDS` defines ``register(subparsers)``, which adds its parser and
+sets ``func`` to a callable taking the parsed namespace and returning an exit status.  The command
+modules import the library at their top, like every module of the package; only the module of the
+command being run is loaded (by name, from :data:`COMMANDS`), so ``run --backend prior`` starts
+without torch or matplotlib and ``--help`` lists every command from the table alone.
 
 Exit status: 0 success; 1 a run-time failure (backend, encoder, stream); 2 the caller's mistake
 (bad option, missing or malformed input); 130 interrupted before a clean drain; 70 an internal
@@ -12,44 +14,50 @@ error (a bug: the traceback is printed).
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 import threading
 from collections.abc import Sequence
-from types import ModuleType
+from dataclasses import dataclass
 
 from rt_saliency import __version__
-from rt_saliency.cli import (
-    ablate,
-    build_engine,
-    compare,
-    demo,
-    evaluate,
-    export,
-    flow_cache,
-    info,
-    run,
-    synth,
-    train,
-)
 from rt_saliency.errors import RtSaliencyError
 from rt_saliency.redact import RedactingFilter, redact_url
 
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command: the module under :mod:`rt_saliency.cli` that registers it, and its line in
+    ``rt-saliency --help`` (the module's own ``help=`` says the same; a test keeps them equal)."""
+
+    module: str
+    summary: str
+
+
 #: the sub-commands, in ``--help`` order
-COMMANDS: tuple[ModuleType, ...] = (
-    info,
-    synth,
-    flow_cache,
-    train,
-    evaluate,
-    ablate,
-    export,
-    build_engine,
-    run,
-    compare,
-    demo,
-)
+COMMANDS: dict[str, Command] = {
+    "info": Command("info", "params and MACs per frame of a TP-CMRNet variant"),
+    "synth": Command("synth", "generate a synthetic data set (DHF1K layout) with motion-driven "
+                     "fixations"),
+    "flow-cache": Command("flow_cache", "precompute and cache optical flow of a data set (int16, "
+                          "with a manifest)"),
+    "train": Command("train", "train TP-CMRNet on one or more data set roots"),
+    "evaluate": Command("evaluate", "AUC-J, SIM, sAUC, CC, NSS of a checkpoint (or a streaming "
+                        "predictor) and of a centre-bias baseline"),
+    "ablate": Command("ablate", "train + evaluate every Table-1 ablation row (S=3..11, no "
+                      "fusion/attention, uni-LSTM)"),
+    "export": Command("export", "export TP-CMRNet's streaming graphs (encoder, fixed-window head) "
+                      "to ONNX"),
+    "build-engine": Command("build_engine", "build TensorRT engines from ONNX graphs (needs "
+                            "TensorRT and an NVIDIA GPU)"),
+    "run": Command("run", "stream a file, RTSP URL, camera or pipe and emit per-frame QP-offset "
+                   "maps"),
+    "compare": Command("compare", "compression report: x264 with and without saliency QP "
+                       "offsets"),
+    "demo": Command("demo", "run the whole chain on a generated clip and report"),
+}
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -60,7 +68,24 @@ EXIT_INTERRUPTED = 130
 log = logging.getLogger("rt_saliency")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_module(name: str) -> object:
+    """The module that implements sub-command *name* (imported on first use)."""
+    return importlib.import_module(f"{__name__}.{COMMANDS[name].module}")
+
+
+def _selected(argv: Sequence[str]) -> str | None:
+    """The sub-command named in *argv* (the first word that is not an option), if any."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None, *, load_all: bool = False
+                 ) -> argparse.ArgumentParser:
+    """The CLI's parser; the command named in *argv* (or every one, with *load_all*) gets its
+    full parser, the others only their line in ``--help``."""
+    selected = _selected(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="rt-saliency",
         description="Real-time video saliency (TP-CMRNet) and saliency-guided QP offsets.",
@@ -70,8 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for command in COMMANDS:
-        command.register(subparsers)
+    for name, command in COMMANDS.items():
+        if load_all or name == selected:
+            command_module(name).register(subparsers)  # type: ignore[attr-defined]
+        else:
+            subparsers.add_parser(name, help=command.summary, add_help=False)
     return parser
 
 
@@ -87,7 +115,11 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit status (see the module docstring)."""
-    parser = build_parser()
+    try:
+        parser = build_parser(argv)
+    except KeyboardInterrupt:  # while the command's modules load
+        print("rt-saliency: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
     try:

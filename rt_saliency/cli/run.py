@@ -138,6 +138,9 @@ def register(subparsers: Any) -> None:
                      help="QP offset strength (rt_saliency.qp.QPConfig.strength)")
     out.add_argument("-o", "--output", default=None,
                      help="saliency-guided encode of the input (.mp4/.mkv/.ts; --codec h264|hevc)")
+    out.add_argument("--copy-streams", action=argparse.BooleanOptionalAction, default=True,
+                     help="copy the input file's audio (and, into .mkv, subtitle) streams into "
+                     "-o unchanged (default on)")
     out.add_argument("--preview", default=None, metavar="FILE",
                      help="side-by-side preview video: frame | saliency overlay | QP heatmap")
     add_encoder_arguments(p)
@@ -206,7 +209,7 @@ def daemon_options(args: argparse.Namespace, size: tuple[int, int] | None,
             qp_out=args.qp_out, qp_format=args.qp_format, output=args.output,
             codec=args.codec,
             encoder=_encoder_config(args) if args.output is not None else None,
-            preview=args.preview,
+            copy_streams=args.copy_streams, preview=args.preview,
             progress=sys.stderr.isatty() if args.progress is None else args.progress),
         qp=qp_config, ring_size=args.ring_size, max_frames=args.max_frames,
         metrics_port=args.metrics_port, metrics_host=args.metrics_host)

@@ -1,7 +1,7 @@
 """Saliency-guided encoding: the libx264 and libx265 extension wrappers, muxing, and
 rate-quality comparison.
 
-Heavy imports (PyAV, OpenCV, matplotlib) happen inside the functions that need them.
+PyAV and matplotlib load through ``rt_saliency.optional.import_optional`` when first needed.
 """
 
 from fractions import Fraction

@@ -81,6 +81,8 @@ class OutputOptions:
     output: str | Path | None = None
     codec: str = "h264"
     encoder: EncoderConfig | None = None
+    #: copy the input file's audio (and, into Matroska, subtitle) streams into ``output``
+    copy_streams: bool = True
     #: side-by-side preview video
     preview: str | Path | None = None
     #: a progress bar on stderr when the input's frame count is known (not for live inputs)
@@ -201,8 +203,11 @@ class Daemon:
                 yield MapFileSink(out.qp_format, out.qp_out, (info.height, info.width),
                                   block=qp.block)
         if out.output is not None:
+            src = self.options.source
+            copy_from = src.input if (out.copy_streams and src.input_format is None
+                                      and Path(src.input).is_file()) else None
             yield EncoderSink(out.output, info.width, info.height, info.fps or 30.0, out.encoder,
-                              codec=out.codec, time_base=info.time_base)
+                              codec=out.codec, time_base=info.time_base, copy_from=copy_from)
         if out.preview is not None:
             yield PreviewSink(out.preview, info.fps or 30.0, qp_range=max(-qp.qp_min, qp.qp_max))
         if out.progress and info.frame_count and not info.live:

@@ -9,7 +9,8 @@ from typing import IO, Any
 import numpy as np
 from tqdm import tqdm
 
-from rt_saliency.encode import EncoderConfig, Muxer, PlanarEncoder, open_encoder
+from rt_saliency.encode import EncoderConfig, Muxer, PlanarEncoder, guess_format, open_encoder
+from rt_saliency.encode.copy import StreamCopier
 from rt_saliency.errors import ConfigError, InputError
 from rt_saliency.preview import PreviewWriter, render_preview
 from rt_saliency.qp import KvazaarRoiWriter, NdjsonWriter, NpyWriter, SvtAv1RoiWriter, grid_shape
@@ -99,19 +100,35 @@ class EncoderSink:
     (VFR and the start offset kept); dropped frames are not encoded.  The encoder opens on the
     first frame (its format is known then); the muxer opens at once, so a bad path fails first.
     The sink sees frame t when map t is ready, so frames arrive in map order.
+
+    ``copy_from``: the input file, whose audio (and, into Matroska, subtitle) streams are copied
+    into the output unchanged, interleaved with the video by time and cut where it ends.
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float,
                  config: EncoderConfig | None = None, *, codec: str = "h264",
-                 time_base: Fraction | None = None) -> None:
+                 time_base: Fraction | None = None, copy_from: str | Path | None = None) -> None:
         self._codec, self._config = codec, config
         self._size, self._fps = (int(width), int(height)), fps
         rate = Fraction(fps).limit_denominator(1001)
         self.time_base = Fraction(time_base) if time_base else Fraction(rate.denominator,
                                                                        rate.numerator)
         self._enc: PlanarEncoder | None = None
-        self._mux = Muxer(str(path), width, height, fps, time_base=self.time_base, codec=codec)
+        self._copier = StreamCopier(copy_from, guess_format(str(path))) if copy_from else None
+        try:
+            self._mux = Muxer(str(path), width, height, fps, time_base=self.time_base, codec=codec,
+                              copy_streams=self._copier.streams if self._copier else ())
+        except BaseException:
+            if self._copier is not None:
+                self._copier.close()
+            raise
+        self._end = 0.0  # where the video written so far ends, in seconds
         self._closed = False
+
+    def _copy_until(self, seconds: float) -> None:
+        if self._copier is not None:
+            for packet in self._copier.packets_until(seconds):
+                self._mux.mux_copy(packet)
 
     def _encoder(self, record: MapRecord) -> PlanarEncoder:
         if self._enc is None:
@@ -134,6 +151,8 @@ class EncoderSink:
             assert record.rgb is not None, "EncoderSink needs Pipeline(keep_rgb=True)"
             packets = enc.encode(record.rgb, record.offsets, pts=pts, pixel_format="rgb")
         self._mux.mux(packets)
+        self._end = record.pts + 1.0 / self._fps
+        self._copy_until(record.pts)
 
     def write_dropped(self, index: int) -> None:
         """Nothing to encode: the frame was never processed."""
@@ -146,6 +165,7 @@ class EncoderSink:
         try:
             if ok and self._enc is not None:
                 self._mux.mux(self._enc.flush())
+                self._copy_until(self._end - 1e-6)
         except BaseException:
             self._mux.close(ok=False)
             raise
@@ -154,6 +174,8 @@ class EncoderSink:
         finally:
             if self._enc is not None:
                 self._enc.close()
+            if self._copier is not None:
+                self._copier.close()
 
     def __enter__(self) -> EncoderSink:
         return self
