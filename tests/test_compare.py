@@ -1,5 +1,6 @@
-"""Quality metrics and BD-rate with known answers; the compression report on a synthetic clip
-whose saliency is known by construction."""
+"""Quality metrics and BD-rate with known answers; the compression report (saliency encodes
+against plain ffmpeg at every AQ mode) on a synthetic clip whose saliency is known by
+construction, on real video and on real gaze stills."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ import subprocess
 import numpy as np
 import pytest
 
+from rt_saliency.apps.compare.clip import read_clip
+from rt_saliency.apps.compare.ladder import encode_ffmpeg, encode_ours, salient_region
 from rt_saliency.cli import main
+from rt_saliency.data.synth import SynthConfig, generate_synthetic
+from rt_saliency.encode import encoder_config
 from rt_saliency.encode.bdrate import bd_rate
+from rt_saliency.encode.ffmpeg_cli import ffmpeg_encoder_args
 from rt_saliency.encode.quality import PSNR_CAP_DB, ewpsnr, fixation_density, psnr, ssim
 from rt_saliency.errors import InputError
 
@@ -60,8 +66,6 @@ def test_ewpsnr_weights_errors_by_density() -> None:
 @pytest.fixture(scope="module")
 def synth_clip(tmp_path_factory):
     """One synthetic video with known saliency (moving objects), DHF1K layout."""
-    from rt_saliency.data.synth import SynthConfig, generate_synthetic
-
     root = tmp_path_factory.mktemp("synth")
     numbers = generate_synthetic(root, SynthConfig(videos=1, frames=24, width=256, height=192,
                                                    seed=7))
@@ -73,48 +77,116 @@ def test_compare_report_on_synthetic_clip(tmp_path, synth_clip) -> None:
     frames, maps = synth_clip
     out = tmp_path / "report"
     status = main(["compare", "-i", str(frames), "--saliency", str(maps), "--crf", "20", "26",
-                   "32", "38", "--out", str(out), "--json"])
+                   "32", "38", "--baseline-aq", "0", "1", "--preset", "veryfast", "--out",
+                   str(out), "--json"])
     assert status == 0
     report = json.loads((out / "report.json").read_text())
-    assert (out / "report.md").read_text().startswith("# Saliency-guided x264")
+    assert (out / "report.md").read_text().startswith("# Saliency-guided encoding")
     assert (out / "rate_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report["frames"] == 24 and report["weights"]["source"] == "ground-truth saliency maps"
     assert len(report["points"]) == 4
     for point in report["points"]:
-        assert point["saliency"]["bytes"] != point["baseline"]["bytes"]
-    rates = [p["baseline"]["kbps"] for p in report["points"]]
+        assert set(point["encodes"]) == {"x264 aq-mode 0", "x264 aq-mode 1",
+                                         "saliency/ground-truth"}
+    rates = [p["encodes"]["x264 aq-mode 1"]["bpp"] for p in report["points"]]
     assert rates == sorted(rates, reverse=True)  # higher CRF, fewer bits
-    bd = report["bd_rate_percent"]
-    # Offsets move quality to where people look: EWPSNR gains relative to plain PSNR.
-    assert bd["ewpsnr"] is not None and bd["psnr"] is not None
-    assert bd["ewpsnr"] < bd["psnr"]
+    bd = report["bd_rate_percent"]["against_each"]["saliency/ground-truth"]
+    for anchor in ("x264 aq-mode 0", "x264 aq-mode 1"):
+        # offsets move quality to where people look: EWPSNR and the salient region gain
+        # relative to plain PSNR and to the rest of the frame
+        assert bd[anchor]["ewpsnr"] < bd[anchor]["psnr"]
+        assert bd[anchor]["psnr_salient"] < bd[anchor]["psnr_rest"]
+    strongest = report["bd_rate_percent"]["against_strongest"]["saliency/ground-truth"]
+    assert strongest["ewpsnr"] == max(bd[a]["ewpsnr"] for a in bd)
 
 
 def test_compare_with_predicted_saliency(tmp_path, synth_clip) -> None:
     """Without --saliency the maps come from the default predictor (the shipped network),
-    through the pipeline."""
+    through the pipeline; a second backend adds its own encode."""
     frames, _ = synth_clip
     out = tmp_path / "predicted"
     status = main(["compare", "-i", str(frames), "--crf", "22", "30", "--frames", "12",
+                   "--backend", "auto", "prior", "--baseline-aq", "1", "--preset", "veryfast",
                    "--out", str(out), "--json"])
     assert status == 0
     report = json.loads((out / "report.json").read_text())
     assert report["frames"] == 12
     assert report["weights"]["source"] == "predicted saliency (tpcmrnet/onnxruntime)"
-    assert report["offsets"]["min"] < report["offsets"]["max"]  # the prior's map is not flat
+    assert set(report["offsets"]) == {"tpcmrnet/onnxruntime", "prior"}
+    for offsets in report["offsets"].values():
+        assert offsets["min"] < offsets["max"]  # neither map is flat
 
 
-def test_compare_bad_inputs_exit_2(tmp_path, synth_clip) -> None:
+def test_compare_bad_inputs_exit_2(tmp_path, synth_clip, gaze_mini) -> None:
     frames, maps = synth_clip
     assert main(["compare", "-i", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
-    assert main(["compare", "-i", str(frames), "--out", str(tmp_path / "o"),
-                 "--backend", "nonesuch"]) == 2
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["compare", "-i", str(frames), "--saliency", str(empty), "--crf", "20", "30",
                  "--out", str(tmp_path / "o")]) == 2
     assert main(["compare", "-i", str(frames), "--saliency", str(maps), "--crf", "20",
                  "--out", str(tmp_path / "o")]) == 2  # one ladder point: no BD-rate
+    assert main(["compare", "-i", str(frames), "--saliency", str(maps), "--baseline-aq", "5",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert main(["compare", "--gaze", str(gaze_mini), "--saliency", str(maps),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert main(["compare", "--gaze", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "-i", str(frames), "--out", str(tmp_path / "o"), "--backend", "nonesuch"])
+    assert exc.value.code == 2
+
+
+def test_ffmpeg_options_of_an_encoder_config() -> None:
+    cfg = encoder_config("h264", preset="fast", crf=21, keyint=50, bframes=2, aq_strength=1.2,
+                         options={"ref": "2"})
+    assert ffmpeg_encoder_args(cfg, aq_mode=0) == [
+        "-c:v", "libx264", "-preset", "fast", "-crf", "21", "-threads", "0", "-x264-params",
+        "keyint=50:bframes=2:aq-mode=0:aq-strength=1.2:ref=2"]
+    hevc = encoder_config("hevc", bitrate=800, level="4.1")
+    assert ffmpeg_encoder_args(hevc) == ["-c:v", "libx265", "-preset", "medium", "-b:v", "800k",
+                                         "-threads", "0", "-x265-params", "level-idc=4.1"]
+
+
+@pytest.mark.parametrize("codec,default_aq", [("h264", 1), ("hevc", 2)])
+def test_the_ffmpeg_baseline_at_the_default_aq_equals_our_flat_encode(vtest_avi, codec,
+                                                                       default_aq) -> None:
+    """The baselines are plain ffmpeg; with the library's default AQ mode (x264 1, x265 2) and
+    no offsets, ours and ffmpeg's streams are the same bytes (x265: but for the log level its
+    options SEI names)."""
+    frames, fps, size = read_clip(vtest_avi, 6)
+    cfg = encoder_config(codec, preset="veryfast", crf=26, threads=1)
+    ours = encode_ours(frames, size, fps, cfg, None)
+    theirs = encode_ffmpeg(frames, size, fps, cfg, aq_mode=default_aq)
+    if codec == "h264":
+        assert ours == theirs
+    else:
+        assert len(ours) == len(theirs) and sum(a != b for a, b in zip(ours, theirs)) <= 8
+    assert encode_ffmpeg(frames, size, fps, cfg, aq_mode=0) != theirs  # the mode reaches x26N
+
+
+def test_salient_region_known_answers() -> None:
+    ramp = np.arange(100, dtype=np.float32).reshape(10, 10)
+    assert salient_region(ramp).sum() == 20  # the top fifth
+    sparse = np.zeros((10, 10), np.float32)
+    sparse[2:4, 2:4] = 1.0  # a map that is zero almost everywhere: its non-zero part
+    assert salient_region(sparse).sum() == 4
+    assert not salient_region(np.ones((4, 4))).any()  # flat: no salient region
+
+
+def test_compare_on_real_gaze_stills(tmp_path, gaze_mini) -> None:
+    """The gaze-image comparison on the repo's real fixations: one I-frame per image, weights
+    from the observers, offsets from the prior (which never saw them)."""
+    out = tmp_path / "gaze"
+    assert main(["compare", "--gaze", str(gaze_mini), "--split", "test", "--backend", "prior",
+                 "--baseline-aq", "1", "--crf", "22", "30", "--size", "320x240",
+                 "--preset", "veryfast", "--out", str(out), "--json"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["kind"] == "gaze-images" and report["frames"] == 6
+    assert report["encoder"]["keyint"] == 1
+    assert report["weights"]["source"].startswith("human fixations")
+    for point in report["points"]:
+        row = point["encodes"]["saliency/prior"]
+        assert row["psnr_salient"] > 0 and row["psnr_rest"] > 0 and row["bpp"] > 0
 
 
 def test_compare_psnr_equals_ffmpegs_psnr_filter(tmp_path, vtest_avi, ffmpeg_bin) -> None:
@@ -122,12 +194,12 @@ def test_compare_psnr_equals_ffmpegs_psnr_filter(tmp_path, vtest_avi, ffmpeg_bin
     equals FFmpeg's psnr filter between each kept encode and the source within 0.01 dB."""
     out = tmp_path / "vtest"
     assert main(["compare", "-i", str(vtest_avi), "--backend", "prior", "--crf", "24", "34",
-                 "--frames", "8", "--out", str(out), "--json"]) == 0
+                 "--baseline-aq", "1", "--preset", "veryfast", "--frames", "8", "--out",
+                 str(out), "--json"]) == 0
     report = json.loads((out / "report.json").read_text())
     checked = 0
     for point in report["points"]:
-        for name in ("baseline", "saliency"):
-            row = point[name]
+        for name, row in point["encodes"].items():
             proc = subprocess.run(
                 [ffmpeg_bin, "-hide_banner", "-nostats", "-i", row["file"], "-i", str(vtest_avi),
                  "-lavfi", "[0:v]settb=AVTB,setpts=N[a];[1:v]trim=end_frame=8,settb=AVTB,"

@@ -18,9 +18,11 @@ from rt_saliency.qp import (
     QPConfig,
     QPMapper,
     SvtAv1RoiWriter,
+    block_activity,
     grid_shape,
     offsets_from_saliency,
     pool_blocks,
+    rate_factor,
     read_kvazaar_roi,
     read_ndjson,
     read_svtav1_roi,
@@ -63,7 +65,7 @@ def test_pool_blocks_low_resolution_map_and_constant() -> None:
 
 def test_log_mode_known_values_and_uniform_zero() -> None:
     pooled = np.array([[1.0, 0.5], [0.25, 0.25]], np.float32)
-    cfg = QPConfig(strength=3.0, qp_min=-20, qp_max=20, floor=0.01)
+    cfg = QPConfig(strength=3.0, qp_min=-20, qp_max=20, floor=0.01, centre="none")
     expected = -3.0 * np.log2(pooled / pooled.mean())
     np.testing.assert_allclose(offsets_from_saliency(pooled, cfg), expected, rtol=1e-5)
     assert not offsets_from_saliency(np.full((5, 7), 0.4), cfg).any()
@@ -74,19 +76,53 @@ def test_log_mode_known_values_and_uniform_zero() -> None:
 
 def test_linear_mode_clamp_floor_mean_zero() -> None:
     pooled = np.array([[0.8, 0.4], [0.4, 0.0]], np.float32)
-    cfg = QPConfig(mode="linear", strength=4.0, floor=0.1, qp_min=-20, qp_max=20)
+    cfg = QPConfig(mode="linear", strength=4.0, floor=0.1, qp_min=-20, qp_max=20, centre="none")
     s = np.maximum(pooled, 0.1)
     np.testing.assert_allclose(offsets_from_saliency(pooled, cfg),
                                -4.0 * (s - s.mean()) / s.mean(), rtol=1e-5)
-    clamped = offsets_from_saliency(pooled, QPConfig(strength=10.0, qp_min=-2, qp_max=3))
+    clamped = offsets_from_saliency(pooled, QPConfig(strength=10.0, qp_min=-2, qp_max=3,
+                                                     centre="none"))
     assert clamped.min() == -2 and clamped.max() == 3
-    mz = offsets_from_saliency(np.array([[0.9, 0.5, 0.3, 0.2]]), QPConfig(mean_zero=True))
+    mz = offsets_from_saliency(np.array([[0.9, 0.5, 0.3, 0.2]]), QPConfig(centre="mean"))
     assert abs(float(mz.mean())) < 1e-5
+
+
+def test_rate_centring_keeps_the_modelled_bits_of_a_flat_map(rng: np.random.Generator) -> None:
+    """mean(2^(-offset/6)) = 1 (weighted by the bit shares when given), clamp included; a
+    2-block map with one doubled-saliency block has a closed form."""
+    two = offsets_from_saliency(np.array([[0.8, 0.4]]), QPConfig(qp_min=-20, qp_max=20))
+    # offsets -3*log2(s/mean) + c with 2^(-o/6) averaging to 1
+    raw = -3.0 * np.log2(np.array([0.8, 0.4]) / 0.6)
+    c = 6.0 * np.log2(np.mean(np.exp2(-raw / 6.0)))
+    np.testing.assert_allclose(two[0], raw + c, atol=1e-5)
+    pooled = rng.random((36, 64)).astype(np.float32) ** 3
+    for activity in (None, rng.random((36, 64)) + 0.01):
+        share = None if activity is None else activity / activity.sum()
+        for lo, hi in ((-8.0, 8.0), (-3.0, 12.0), (-12.0, 2.0)):
+            out = offsets_from_saliency(pooled, QPConfig(qp_min=lo, qp_max=hi), share)
+            assert out.min() >= lo and out.max() <= hi
+            assert rate_factor(out, share) == pytest.approx(1.0, abs=1e-6)
+    assert rate_factor(np.zeros((3, 3))) == 1.0
+    assert rate_factor(np.full((2, 2), 6.0)) == pytest.approx(0.5)
+
+
+def test_block_activity_is_the_change_since_the_previous_frame() -> None:
+    still = np.zeros((64, 64), np.float32)
+    moved = still.copy()
+    moved[:16, :16] = np.indices((16, 16)).sum(axis=0) % 2  # texture appeared top left
+    share = block_activity(moved, still, (64, 64), 16)
+    assert share.shape == (4, 4) and share.sum() == pytest.approx(1.0)
+    assert share[0, 0] == share.max() and share[3, 3] == share.min() > 0
+    # the first frame: texture (gradient) instead of change
+    first = block_activity(moved, None, (64, 64), 16)
+    assert first[0, 0] > first[3, 3]
+    with pytest.raises(InputError):
+        offsets_from_saliency(np.ones((2, 2)) * [1, 2], QPConfig(), np.ones((3, 3)))
 
 
 def test_mapping_under_one_ms_for_a_1080p_grid(rng: np.random.Generator) -> None:
     pooled = rng.random((68, 120)).astype(np.float32)
-    cfg = QPConfig(mean_zero=True)
+    cfg = QPConfig()
     times = []
     for _ in range(50):
         t0 = time.perf_counter()

@@ -1,72 +1,99 @@
-"""``rt-saliency compare``: x264 with vs without saliency QP offsets over a rate ladder."""
+"""``rt-saliency compare``: saliency-guided encodes against plain FFmpeg at every AQ mode, over
+a rate ladder, on a clip or on the real-gaze still images (docs/encoding.md)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from contextlib import ExitStack
 
-from rt_saliency.apps.compare import DEFAULT_CRFS, CompareConfig, compare, markdown
-from rt_saliency.qp.mapping import QPConfig
-from rt_saliency.runtime.registry import open_predictor
+from rt_saliency.apps.compare import DEFAULT_CRFS, CompareConfig, compare, compare_gaze, markdown
+from rt_saliency.apps.compare.gaze import DEFAULT_SIZE
+from rt_saliency.cli.encoder_options import add_encoder_arguments, encoder_config_from_args
+from rt_saliency.cli.qp_options import add_qp_arguments, qp_config_from_args
+from rt_saliency.errors import ConfigError
+from rt_saliency.runtime.registry import BACKENDS, open_predictor
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH, got {text!r}") from None
+    return h, w
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
         help="compression report: x264 with and without saliency QP offsets",
-        description="Encode a clip with and without per-macroblock QP offsets over a CRF (or "
-        "bitrate) ladder; report bitrate, PSNR, SSIM, EWPSNR and BD-rate (JSON, Markdown, PNG).",
+        description="Encode with our saliency QP offsets and with plain ffmpeg (aq-mode 0-3, "
+        "same settings) over a CRF or bitrate ladder; report bits, PSNR-Y, SSIM, EWPSNR, PSNR "
+        "in/outside the salient region and BD-rates (JSON, Markdown, PNG).",
     )
-    parser.add_argument("-i", "--input", required=True, metavar="VIDEO",
-                        help="video file or folder of frame images")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("-i", "--input", metavar="VIDEO", help="video file or folder of frames")
+    src.add_argument("--gaze", metavar="ROOT", nargs="+",
+                     help="gaze-image roots (e.g. ../shared/data/gaze-images): each image of "
+                     "--split one I-frame, weighted by the human fixations")
+    parser.add_argument("--split", default="test", help="split of the gaze images (default test)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many gaze images")
+    parser.add_argument("--size", type=_size, default=None, metavar="WxH",
+                        help=f"gaze images are resized to this (default "
+                        f"{DEFAULT_SIZE[1]}x{DEFAULT_SIZE[0]})")
     parser.add_argument("--saliency", metavar="DIR", default=None,
-                        help="folder of per-frame saliency maps (e.g. DHF1K annotation/NNNN/maps)"
-                        "; they drive the offsets and weight EWPSNR (default: predict them)")
-    parser.add_argument("--backend", default="auto",
-                        help="predictor when no --saliency is given (default auto: the "
-                        "training-free prior without --weights)")
-    parser.add_argument("--weights", default=None, help="TP-CMRNet checkpoint for the predictor")
+                        help="with -i: folder of per-frame ground-truth maps (e.g. DHF1K "
+                        "annotation/NNNN/maps); they weight the quality and drive an oracle "
+                        "encode")
+    parser.add_argument("--backend", nargs="+", default=None, choices=BACKENDS,
+                        help="predictors, one saliency encode each (default: auto, the shipped "
+                        "network; none with --saliency)")
+    parser.add_argument("--weights", default=None, help="TP-CMRNet checkpoint for the network")
     ladder = parser.add_mutually_exclusive_group()
     ladder.add_argument("--crf", type=float, nargs="+", metavar="CRF",
                         help="CRF ladder (default 18 23 28 33)")
     ladder.add_argument("--bitrates", type=int, nargs="+", metavar="KBPS",
-                        help="ABR ladder in kbit/s instead of CRF")
+                        help="ABR ladder in kbit/s instead of CRF (equal target rate)")
+    parser.add_argument("--baseline-aq", type=int, nargs="+", default=[0, 1, 2, 3],
+                        metavar="MODE", help="AQ modes of the plain-ffmpeg baselines "
+                        "(default 0 1 2 3)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast)")
-    parser.add_argument("--keyint", type=int, default=250, help="x264 keyint (default 250)")
     parser.add_argument("--frames", type=int, default=150,
-                        help="at most this many frames (held in memory; default 150)")
+                        help="at most this many frames of -i (held in memory; default 150)")
     parser.add_argument("--fps", type=float, default=None,
                         help="frame rate (default: the file's; 25 for a frame folder)")
-    parser.add_argument("--mode", choices=("log", "linear"), default="log",
-                        help="saliency -> offset mapping (default log)")
-    parser.add_argument("--strength", type=float, default=3.0, help="mapping strength (default 3)")
-    parser.add_argument("--qp-range", type=float, nargs=2, default=(-8.0, 8.0),
-                        metavar=("MIN", "MAX"), help="offset clamp (default -8 8)")
-    parser.add_argument("--mean-zero", action="store_true", help="subtract each frame's mean")
-    parser.add_argument("--floor", type=float, default=0.02, help="saliency floor (default 0.02)")
-    parser.add_argument("--temporal-alpha", type=float, default=0.0,
-                        help="EMA weight of the previous frame's offsets (default 0)")
     parser.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    add_qp_arguments(parser, block=False)
+    add_encoder_arguments(parser, rate=False)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    qp = QPConfig(mode=args.mode, strength=args.strength, qp_min=args.qp_range[0],
-                  qp_max=args.qp_range[1], mean_zero=args.mean_zero, floor=args.floor,
-                  temporal_alpha=args.temporal_alpha)
+    if args.gaze and args.saliency:
+        raise ConfigError("--saliency goes with -i; the gaze images bring their own fixations")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {args.limit}")
     config = CompareConfig(
         crfs=tuple(args.crf) if args.crf else DEFAULT_CRFS,
         bitrates=tuple(args.bitrates) if args.bitrates else None,
-        preset=args.preset, keyint=args.keyint, max_frames=args.frames, fps=args.fps, qp=qp)
-    predictor = None
-    if args.saliency is None:
-        predictor = open_predictor(args.backend, args.weights)
-    try:
-        report = compare(args.input, args.out, args.saliency, config, predictor=predictor)
-    finally:
-        if predictor is not None:
-            predictor.close()
+        encoder=encoder_config_from_args(args, ladder=True),
+        baseline_aq_modes=tuple(args.baseline_aq), max_frames=args.frames, fps=args.fps,
+        qp=qp_config_from_args(args))
+    backends = args.backend if args.backend is not None else (
+        [] if args.saliency else ["auto"])
+    with ExitStack() as stack:
+        predictors = []
+        for backend in backends:
+            predictor = open_predictor(backend, args.weights)
+            stack.callback(predictor.close)
+            predictors.append(predictor)
+        if args.gaze:
+            report = compare_gaze(args.gaze, args.out, config, predictors, split=args.split,
+                                  size=args.size or DEFAULT_SIZE, limit=args.limit,
+                                  progress=sys.stderr.isatty())
+        else:
+            report = compare(args.input, args.out, args.saliency, config, predictors)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -26,15 +26,16 @@ def _params(text: str) -> dict[str, str]:
     return out
 
 
-def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
-    """The codec, rate control and the codec options a user knows, as one argument group."""
+def add_encoder_arguments(parser: argparse.ArgumentParser, *, rate: bool = True) -> None:
+    """The codec, rate control and the codec options a user knows, as one argument group
+    (``rate=False``: no ``--crf``/``--bitrate``, for a command with its own rate ladder)."""
     enc = parser.add_argument_group("encoder (-o)")
     enc.add_argument("--codec", choices=tuple(CODECS), default="h264",
                      help="h264 (libx264, default) or hevc (libx265); both take the offsets")
-    rate = enc.add_mutually_exclusive_group()
-    rate.add_argument("--bitrate", type=int, default=None,
-                      help="ABR rate in kbit/s (compare encodes at equal rate with this)")
-    rate.add_argument("--crf", type=float, default=None, help="CRF (default 23)")
+    if rate:
+        group = enc.add_mutually_exclusive_group()
+        group.add_argument("--bitrate", type=int, default=None, help="ABR rate in kbit/s")
+        group.add_argument("--crf", type=float, default=None, help="CRF (default 23)")
     enc.add_argument("--preset", default=DEFAULT_PRESET,
                      help=f"codec preset (default {DEFAULT_PRESET})")
     enc.add_argument("--tune", default=None,
@@ -57,10 +58,15 @@ def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
                      help="the codec's own options, applied last (as FFmpeg's -x264-params)")
 
 
-def encoder_config_from_args(args: argparse.Namespace) -> EncoderConfig:
-    """The :class:`EncoderConfig` of ``args.codec`` the options describe (ConfigError if bad)."""
-    rate = ({"bitrate": args.bitrate, "crf": None} if args.bitrate is not None
-            else {"crf": 23.0 if args.crf is None else args.crf})
+def encoder_config_from_args(args: argparse.Namespace, *, ladder: bool = False
+                             ) -> EncoderConfig:
+    """The :class:`EncoderConfig` of ``args.codec`` the options describe (ConfigError if bad);
+    ``ladder``: the command sets the rate per rung (options added with ``rate=False``)."""
+    if not ladder:
+        rate = ({"bitrate": args.bitrate, "crf": None} if args.bitrate is not None
+                else {"crf": 23.0 if args.crf is None else args.crf})
+    else:
+        rate = {"crf": 23.0}  # each rung of the ladder sets its own
     settings = dict(preset=args.preset, tune=args.tune, profile=args.profile, level=args.level,
                     keyint=args.keyint, bframes=args.bframes, aq_mode=args.aq_mode,
                     aq_strength=args.aq_strength, vbv_maxrate=args.vbv_maxrate,

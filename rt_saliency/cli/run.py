@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from rt_saliency.cli.encoder_options import add_encoder_arguments, encoder_config_from_args
+from rt_saliency.cli.qp_options import add_qp_arguments, qp_config_from_args
 from rt_saliency.encode import EncoderConfig
+from rt_saliency.encode.mux import FORMATS
 from rt_saliency.errors import (
     ConfigError,
     DrainTimeoutError,
@@ -132,17 +134,17 @@ def register(subparsers: Any) -> None:
                      choices=("ndjson", "npy", "kvazaar", "svtav1"),
                      help="ndjson: one JSON line a frame (default); npy: a folder of .npy grids; "
                      "kvazaar: a --roi .bin file; svtav1: a --roi-map-file (docs/qp.md)")
-    out.add_argument("--block", type=int, default=16, choices=(8, 16, 32, 64),
-                     help="QP block size (16 for H.264)")
-    out.add_argument("--qp-strength", type=float, default=None,
-                     help="QP offset strength (rt_saliency.qp.QPConfig.strength)")
     out.add_argument("-o", "--output", default=None,
                      help="saliency-guided encode of the input (.mp4/.mkv/.ts; --codec h264|hevc)")
+    out.add_argument("--format", dest="output_format", default=None, choices=FORMATS,
+                     help="container of -o (default: from its extension); a URL needs one: "
+                     "mpegts for udp:// tcp:// srt://, flv for rtmp://")
     out.add_argument("--copy-streams", action=argparse.BooleanOptionalAction, default=True,
                      help="copy the input file's audio (and, into .mkv, subtitle) streams into "
                      "-o unchanged (default on)")
     out.add_argument("--preview", default=None, metavar="FILE",
                      help="side-by-side preview video: frame | saliency overlay | QP heatmap")
+    add_qp_arguments(p)
     add_encoder_arguments(p)
     out.add_argument("--stats", default=None, help="write run statistics as JSON to FILE")
     out.add_argument("--metrics-port", type=int, default=None,
@@ -175,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     if args.stats and not Path(args.stats).resolve().parent.is_dir():
         raise ConfigError(f"--stats: folder {Path(args.stats).parent} does not exist")
     size = parse_size(args.size) if args.size else None
-    qp_config = _qp_config(args)
+    qp_config = qp_config_from_args(args)
 
     report: list[Any] = []  # the run's StreamStats, reported after the outputs are closed
     failed = True
@@ -207,6 +209,7 @@ def daemon_options(args: argparse.Namespace, size: tuple[int, int] | None,
             prior_faces=args.prior_faces),
         outputs=OutputOptions(
             qp_out=args.qp_out, qp_format=args.qp_format, output=args.output,
+            output_format=args.output_format,
             codec=args.codec,
             encoder=_encoder_config(args) if args.output is not None else None,
             copy_streams=args.copy_streams, preview=args.preview,
@@ -255,13 +258,6 @@ def _report(stats: Any, args: argparse.Namespace, failed: bool) -> None:
             log.warning("%s", exc)
     if not args.no_table and not getattr(args, "quiet", False):
         print(stats.table(), file=sys.stderr)
-
-
-def _qp_config(args: argparse.Namespace) -> QPConfig:
-    kwargs: dict[str, Any] = {"block": args.block}
-    if args.qp_strength is not None:
-        kwargs["strength"] = args.qp_strength
-    return QPConfig(**kwargs)
 
 
 def _encoder_config(args: argparse.Namespace) -> EncoderConfig:

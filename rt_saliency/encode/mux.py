@@ -176,7 +176,7 @@ class Muxer:
             self._container.mux(pkt)
         except av.ProtocolNotFoundError:
             scheme = self._url.split("://", 1)[0] if self._url else "this"
-            raise ConfigError(f"the FFmpeg PyAV links has no {scheme}:// protocol; use udp:// "
+            raise ConfigError(f"the FFmpeg that PyAV links has no {scheme}:// protocol; use udp:// "
                               "or tcp:// (mpegts) or rtmp:// (flv)") from None
         except av.FFmpegError as exc:
             if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the codec

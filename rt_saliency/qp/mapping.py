@@ -16,6 +16,13 @@ import numpy as np
 from rt_saliency.errors import ConfigError, InputError
 
 MODES: tuple[str, ...] = ("log", "linear")
+#: how a frame's offsets are centred before the clamp (see :class:`QPConfig`)
+CENTRES: tuple[str, ...] = ("rate", "mean", "none")
+#: QP steps that double the quantiser step in H.264/HEVC, hence roughly halve a block's bits
+QP_PER_OCTAVE = 6.0
+#: what every block pays regardless of change, relative to the mean change; chosen on vtest.avi
+#: (x264 medium, CRF 18/23/28 within 3 % of a flat map's bytes; docs/qp.md has the figures)
+BASE_SHARE = 2.0
 
 
 @dataclass(frozen=True)
@@ -27,9 +34,19 @@ class QPConfig:
     * ``mode="linear"``: ``offset = -strength * (s - mean(s)) / mean(s)``.
 
     ``s`` is the block's pooled saliency raised to at least ``floor`` (keeps the log finite and
-    caps the penalty of blocks nobody looks at).  Offsets are clamped to ``[qp_min, qp_max]``;
-    ``mean_zero`` subtracts the mean before clamping (roughly bitrate-neutral; see DESIGN.md:
-    not equal bits).  ``temporal_alpha`` is used by :class:`QPMapper` only: the weight of the
+    caps the penalty of blocks nobody looks at).  ``centre`` shifts each frame's offsets, then
+    they are clamped to ``[qp_min, qp_max]``:
+
+    * ``"rate"`` (default): the shift that makes the weighted mean of ``2^(-offset/6)`` one
+      after the clamp -- with a block's bits roughly halving every 6 QP, the frame keeps the
+      bits a flat map gets at the same CRF (measured in docs/qp.md).  The weights are each
+      block's share of the bits (:func:`block_activity`: what changed since the previous frame,
+      which is what a P-frame pays for); without them every block counts the same.
+    * ``"mean"``: mean offset zero (spends more bits than flat: the salient blocks' savings
+      are worth less than the background's cost).
+    * ``"none"``: the mapping as is (``offset 0`` where saliency equals the frame's mean).
+
+    ``temporal_alpha`` is used by :class:`QPMapper` only: the weight of the
     previous frame's offsets in an exponential moving average (0 = no smoothing).
     """
 
@@ -38,7 +55,7 @@ class QPConfig:
     strength: float = 3.0
     qp_min: float = -8.0
     qp_max: float = 8.0
-    mean_zero: bool = False
+    centre: str = "rate"
     floor: float = 0.02
     temporal_alpha: float = 0.0
 
@@ -47,6 +64,8 @@ class QPConfig:
             raise ConfigError(f"block must be 8, 16, 32 or 64, got {self.block}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.centre not in CENTRES:
+            raise ConfigError(f"centre must be one of {CENTRES}, got {self.centre!r}")
         if not math.isfinite(self.strength) or self.strength < 0:
             raise ConfigError(f"strength must be a finite number >= 0, got {self.strength}")
         if not (self.qp_min <= 0 <= self.qp_max):
@@ -111,10 +130,38 @@ def pool_blocks(saliency: np.ndarray, frame_size: tuple[int, int], block: int = 
     return rows @ sal @ cols.T
 
 
-def offsets_from_saliency(pooled: np.ndarray, config: QPConfig | None = None) -> np.ndarray:
+def block_activity(image: np.ndarray, previous: np.ndarray | None,
+                   frame_size: tuple[int, int], block: int = 16) -> np.ndarray:
+    """Each block's expected share of a frame's bits, a (rows, cols) float32 grid summing to 1.
+
+    ``image`` / ``previous``: the frame and the one before as 2-D float arrays at any one
+    resolution (e.g. the network's 224x224 input, channels averaged).  The bits of an inter
+    frame go where the picture changed, so the share is the mean absolute difference from the
+    previous frame; the first frame (``previous`` None: an I-frame) uses the mean absolute
+    gradient instead.  :data:`BASE_SHARE` times the mean is added to every block: change is
+    only part of what a block costs (motion vectors, texture the prediction misses, the I-frame).
+    """
+    img = np.asarray(image, np.float32)
+    if img.ndim != 2:
+        raise InputError(f"image must be 2-D, got shape {img.shape}")
+    if previous is not None and np.shape(previous) == img.shape:
+        change = np.abs(img - np.asarray(previous, np.float32))
+    else:
+        change = np.zeros_like(img)
+        change[:, 1:] += np.abs(np.diff(img, axis=1))
+        change[1:, :] += np.abs(np.diff(img, axis=0))
+    pooled = pool_blocks(change, frame_size, block).astype(np.float64)
+    pooled += BASE_SHARE * pooled.mean() + 1e-9
+    return (pooled / pooled.sum()).astype(np.float32)
+
+
+def offsets_from_saliency(pooled: np.ndarray, config: QPConfig | None = None,
+                          activity: np.ndarray | None = None) -> np.ndarray:
     """QP offsets (float32, same shape as ``pooled``; negative = better) from pooled saliency.
 
-    A uniform map gives all zeros in both modes (there is nothing to prefer).
+    ``activity``: the blocks' shares of the bits (:func:`block_activity`), used by
+    ``centre="rate"`` (``None``: equal shares).  A uniform map gives all zeros in both modes
+    (there is nothing to prefer).
     """
     config = config or QPConfig()
     sal = np.asarray(pooled, dtype=np.float32)
@@ -130,10 +177,49 @@ def offsets_from_saliency(pooled: np.ndarray, config: QPConfig | None = None) ->
         offsets = np.log2(sal / mean) * np.float32(-config.strength)
     else:
         offsets = (sal - mean) * np.float32(-config.strength / mean)
-    if config.mean_zero:
+    if config.centre == "mean":
         offsets -= offsets.mean()
+    elif config.centre == "rate":
+        if activity is not None and np.shape(activity) != sal.shape:
+            raise InputError(f"activity grid {np.shape(activity)} does not match {sal.shape}")
+        return _rate_centred(offsets.astype(np.float64), config.qp_min, config.qp_max,
+                             activity)
     np.clip(offsets, config.qp_min, config.qp_max, out=offsets)
     return offsets.astype(np.float32, copy=False)
+
+
+def rate_factor(offsets: np.ndarray, activity: np.ndarray | None = None) -> float:
+    """The frame's bits relative to a flat map under the model that a block's bits halve every
+    6 QP: the mean of ``2^(-offset/6)``, weighted by ``activity`` when given (1.0 = neutral)."""
+    steps = np.exp2(-np.asarray(offsets, np.float64) / QP_PER_OCTAVE)
+    return float(np.average(steps, weights=None if activity is None else
+                            np.asarray(activity, np.float64)))
+
+
+def _rate_centred(offsets: np.ndarray, qp_min: float, qp_max: float,
+                  activity: np.ndarray | None) -> np.ndarray:
+    """Offsets shifted so that, clamped, their :func:`rate_factor` is 1.
+
+    The factor falls monotonically with the shift ``c``: Newton steps on ``log(factor)``,
+    kept inside a bracket that shrinks with every step (a few steps to 1e-9).
+    """
+    weights = (np.full(offsets.shape, 1.0 / offsets.size) if activity is None
+               else np.asarray(activity, np.float64) / float(np.sum(activity)))
+    k = math.log(2.0) / QP_PER_OCTAVE
+    lo, hi = qp_min - float(offsets.max()), qp_max - float(offsets.min())
+    shift = -math.log(float(np.sum(weights * np.exp(-k * offsets)))) / k  # exact when unclamped
+    for _ in range(50):
+        shift = min(max(shift, lo), hi)
+        moved = offsets + shift
+        terms = weights * np.exp(-k * np.clip(moved, qp_min, qp_max))
+        total = float(terms.sum())
+        if abs(total - 1.0) < 1e-9:
+            break
+        lo, hi = (shift, hi) if total > 1.0 else (lo, shift)
+        free = float(terms[(moved > qp_min) & (moved < qp_max)].sum())
+        step = math.log(total) / (k * free) if free > 0 else math.inf
+        shift = shift + step if math.isfinite(step) and lo < shift + step < hi else 0.5 * (lo + hi)
+    return np.clip(offsets + shift, qp_min, qp_max).astype(np.float32)
 
 
 class QPMapper:
@@ -148,15 +234,26 @@ class QPMapper:
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.shape = grid_shape(self.frame_size, self.config.block)
         self._previous: np.ndarray | None = None
+        self._previous_image: np.ndarray | None = None
 
     def reset(self) -> None:
         """Forget the previous frame (e.g. after a scene cut or a reconnect)."""
         self._previous = None
+        self._previous_image = None
 
-    def __call__(self, saliency: np.ndarray) -> np.ndarray:
-        """Offsets grid (rows, cols) float32 for one frame's saliency map of any resolution."""
+    def __call__(self, saliency: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
+        """Offsets grid (rows, cols) float32 for one frame's saliency map of any resolution.
+
+        ``image``: the frame itself as a 2-D float array at any resolution (the network's input
+        will do), for the bit shares of ``centre="rate"`` (:func:`block_activity`).
+        """
         pooled = pool_blocks(saliency, self.frame_size, self.config.block)
-        offsets = offsets_from_saliency(pooled, self.config)
+        activity = None
+        if image is not None and self.config.centre == "rate":
+            activity = block_activity(image, self._previous_image, self.frame_size,
+                                      self.config.block)
+        self._previous_image = None if image is None else np.asarray(image, np.float32)
+        offsets = offsets_from_saliency(pooled, self.config, activity)
         alpha = self.config.temporal_alpha
         if alpha > 0.0 and self._previous is not None and self._previous.shape == offsets.shape:
             offsets = alpha * self._previous + (1.0 - alpha) * offsets

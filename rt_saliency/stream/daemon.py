@@ -79,6 +79,8 @@ class OutputOptions:
     qp_format: str = "ndjson"
     #: a file encoded with the offsets: its codec ("h264", "hevc") and settings (None: defaults)
     output: str | Path | None = None
+    #: the container of ``output`` (None: from its extension; a URL needs one, e.g. "mpegts")
+    output_format: str | None = None
     codec: str = "h264"
     encoder: EncoderConfig | None = None
     #: copy the input file's audio (and, into Matroska, subtitle) streams into ``output``
@@ -207,7 +209,8 @@ class Daemon:
             copy_from = src.input if (out.copy_streams and src.input_format is None
                                       and Path(src.input).is_file()) else None
             yield EncoderSink(out.output, info.width, info.height, info.fps or 30.0, out.encoder,
-                              codec=out.codec, time_base=info.time_base, copy_from=copy_from)
+                              codec=out.codec, time_base=info.time_base, copy_from=copy_from,
+                              format=out.output_format)
         if out.preview is not None:
             yield PreviewSink(out.preview, info.fps or 30.0, qp_range=max(-qp.qp_min, qp.qp_max))
         if out.progress and info.frame_count and not info.live:

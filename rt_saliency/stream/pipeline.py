@@ -137,7 +137,7 @@ class Pipeline:
         sinks: Sequence[Sink] = (),
         *,
         flow: FlowEstimator | None = None,
-        qp_factory: Callable[[tuple[int, int]], Callable[[np.ndarray], np.ndarray]] | None = None,
+        qp_factory: Callable[[tuple[int, int]], Callable[..., np.ndarray]] | None = None,
         ring_size: int = 8,
         live: bool | None = None,
         max_frames: int | None = None,
@@ -373,7 +373,7 @@ class Pipeline:
 
     def _run_qp(self) -> None:
         inp, out = self.rings["qp"], self.rings["sink"]
-        mappers: dict[tuple[int, int], Callable[[np.ndarray], np.ndarray]] = {}
+        mappers: dict[tuple[int, int], Callable[..., np.ndarray]] = {}
         while True:
             item = inp.get()
             if isinstance(item, _Item):
@@ -382,7 +382,8 @@ class Pipeline:
                 if mapper is None:
                     mappers.clear()
                     mapper = mappers[item.size] = self._qp_factory(item.size)
-                item.offsets = np.asarray(mapper(item.saliency), np.float32)
+                image = None if item.frame is None else item.frame.mean(axis=0)
+                item.offsets = np.asarray(mapper(item.saliency, image), np.float32)
                 item.features = item.frame = item.flow = None
                 self._timed("qp", started, item)
             out.put(item)

@@ -107,16 +107,19 @@ class EncoderSink:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float,
                  config: EncoderConfig | None = None, *, codec: str = "h264",
-                 time_base: Fraction | None = None, copy_from: str | Path | None = None) -> None:
+                 time_base: Fraction | None = None, copy_from: str | Path | None = None,
+                 format: str | None = None) -> None:
         self._codec, self._config = codec, config
         self._size, self._fps = (int(width), int(height)), fps
         rate = Fraction(fps).limit_denominator(1001)
         self.time_base = Fraction(time_base) if time_base else Fraction(rate.denominator,
                                                                        rate.numerator)
         self._enc: PlanarEncoder | None = None
-        self._copier = StreamCopier(copy_from, guess_format(str(path))) if copy_from else None
+        container = format or guess_format(str(path))
+        self._copier = StreamCopier(copy_from, container) if copy_from else None
         try:
-            self._mux = Muxer(str(path), width, height, fps, time_base=self.time_base, codec=codec,
+            self._mux = Muxer(str(path), width, height, fps, time_base=self.time_base,
+                              format=container, codec=codec,
                               copy_streams=self._copier.streams if self._copier else ())
         except BaseException:
             if self._copier is not None:

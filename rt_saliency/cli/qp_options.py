@@ -1,0 +1,43 @@
+"""The QP-map options of the command line (``run`` and ``compare``): one definition, one
+config builder, the same defaults (:class:`rt_saliency.qp.QPConfig`'s) in both commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from rt_saliency.qp.mapping import CENTRES, MODES, QPConfig
+
+_DEFAULT = QPConfig()
+
+
+def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> None:
+    """Mapping, strength, clamp, centring, floor and temporal smoothing, as one group."""
+    qp = parser.add_argument_group("QP map (docs/qp.md)")
+    qp.add_argument("--qp-mode", choices=MODES, default=_DEFAULT.mode,
+                    help=f"saliency -> offset mapping (default {_DEFAULT.mode})")
+    qp.add_argument("--qp-strength", type=float, default=_DEFAULT.strength,
+                    help=f"offset per octave of saliency (default {_DEFAULT.strength:g}; 0 = "
+                    "flat map)")
+    qp.add_argument("--qp-range", type=float, nargs=2, default=(_DEFAULT.qp_min, _DEFAULT.qp_max),
+                    metavar=("MIN", "MAX"),
+                    help=f"offset clamp (default {_DEFAULT.qp_min:g} {_DEFAULT.qp_max:g})")
+    qp.add_argument("--qp-centre", choices=CENTRES, default=_DEFAULT.centre,
+                    help="per-frame centring: rate keeps a flat map's bits at equal CRF, mean "
+                    f"makes the mean offset 0, none leaves it (default {_DEFAULT.centre})")
+    qp.add_argument("--qp-floor", type=float, default=_DEFAULT.floor,
+                    help=f"saliency floor, caps the background's penalty (default "
+                    f"{_DEFAULT.floor:g})")
+    qp.add_argument("--qp-temporal-alpha", type=float, default=_DEFAULT.temporal_alpha,
+                    help="EMA weight of the previous frame's offsets (default "
+                    f"{_DEFAULT.temporal_alpha:g}: none)")
+    if block:
+        qp.add_argument("--block", type=int, default=_DEFAULT.block, choices=(8, 16, 32, 64),
+                        help=f"map block size in pixels (default {_DEFAULT.block}; -o needs 16)")
+
+
+def qp_config_from_args(args: argparse.Namespace) -> QPConfig:
+    """The :class:`QPConfig` the options describe (ConfigError if bad)."""
+    return QPConfig(block=getattr(args, "block", _DEFAULT.block), mode=args.qp_mode,
+                    strength=args.qp_strength, qp_min=args.qp_range[0], qp_max=args.qp_range[1],
+                    centre=args.qp_centre, floor=args.qp_floor,
+                    temporal_alpha=args.qp_temporal_alpha)
