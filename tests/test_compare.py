@@ -15,11 +15,12 @@ from rt_saliency.apps.compare.clip import read_clip
 from rt_saliency.apps.compare.ladder import encode_ffmpeg, encode_ours, salient_region
 from rt_saliency.cli import main
 from rt_saliency.data.synth import SynthConfig, generate_synthetic
-from rt_saliency.encode import encoder_config
+from rt_saliency.encode import encoder_config, under_map
 from rt_saliency.encode.bdrate import bd_rate
 from rt_saliency.encode.ffmpeg_cli import ffmpeg_encoder_args
 from rt_saliency.encode.quality import PSNR_CAP_DB, ewpsnr, fixation_density, psnr, ssim
 from rt_saliency.errors import InputError
+from rt_saliency.qp import QPConfig
 
 
 def test_bd_rate_known_answers() -> None:
@@ -209,3 +210,13 @@ def test_compare_psnr_equals_ffmpegs_psnr_filter(tmp_path, vtest_avi, ffmpeg_bin
             assert row["psnr_pooled"] == pytest.approx(ffmpeg_y, abs=0.01), (name, point)
             checked += 1
     assert checked == 4
+
+
+def test_the_aq_strength_under_a_map_applies_only_to_a_map_and_never_over_the_users() -> None:
+    cfg = encoder_config("h264", crf=23)
+    lowered = QPConfig(strength=1.5, aq_strength=0.25)
+    assert under_map(cfg, lowered).aq_strength == 0.25
+    assert under_map(cfg, QPConfig(strength=0.0, aq_strength=0.25)) == cfg  # flat: plain x264
+    assert under_map(cfg, QPConfig()) == cfg  # the default keeps the codec's AQ
+    own = encoder_config("h264", crf=23, aq_strength=0.8)
+    assert under_map(own, lowered).aq_strength == 0.8

@@ -90,7 +90,8 @@ def test_linear_mode_clamp_floor_mean_zero() -> None:
 def test_rate_centring_keeps_the_modelled_bits_of_a_flat_map(rng: np.random.Generator) -> None:
     """mean(2^(-offset/6)) = 1 (weighted by the bit shares when given), clamp included; a
     2-block map with one doubled-saliency block has a closed form."""
-    two = offsets_from_saliency(np.array([[0.8, 0.4]]), QPConfig(qp_min=-20, qp_max=20))
+    two = offsets_from_saliency(np.array([[0.8, 0.4]]), QPConfig(strength=3.0, qp_min=-20,
+                                                                 qp_max=20))
     # offsets -3*log2(s/mean) + c with 2^(-o/6) averaging to 1
     raw = -3.0 * np.log2(np.array([0.8, 0.4]) / 0.6)
     c = 6.0 * np.log2(np.mean(np.exp2(-raw / 6.0)))

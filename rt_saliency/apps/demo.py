@@ -30,11 +30,12 @@ import numpy as np
 
 from rt_saliency.apps.compare import read_clip, read_maps
 from rt_saliency.data.synth import SynthConfig, generate_synthetic
-from rt_saliency.encode import Muxer, X264Config, X264Encoder
+from rt_saliency.encode import Muxer, X264Config, X264Encoder, under_map
 from rt_saliency.encode.quality import ewpsnr, psnr
 from rt_saliency.errors import ConfigError, InputError
 from rt_saliency.optional import import_optional
 from rt_saliency.preview import PreviewWriter, render_preview
+from rt_saliency.qp import QPConfig
 from rt_saliency.stream.daemon import (
     Daemon,
     DaemonOptions,
@@ -78,13 +79,14 @@ class _DemoSink:
     """Encodes each frame with and without offsets, renders the preview, keeps snapshots."""
 
     def __init__(self, out: Path, size: tuple[int, int], fps: float, config: DemoConfig,
-                 snapshot_frames: set[int]) -> None:
+                 snapshot_frames: set[int], qp: QPConfig) -> None:
         height, width = size
         x264 = X264Config(preset=config.preset, bitrate=config.bitrate_kbps, crf=None)
+        settings = {"saliency": under_map(x264, qp), "plain": x264}
         self._encoders = {
-            name: (X264Encoder(width, height, fps, x264), Muxer(str(out / f"{name}.mp4"), width,
-                                                                 height, fps))
-            for name in ("saliency", "plain")
+            name: (X264Encoder(width, height, fps, cfg), Muxer(str(out / f"{name}.mp4"), width,
+                                                                height, fps))
+            for name, cfg in settings.items()
         }
         self._preview = PreviewWriter(out / "preview.mp4", fps=fps)
         self._snapshot_frames = snapshot_frames
@@ -245,15 +247,18 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     snapshot_frames = {int(f * (config.frames - 1)) for f in SNAPSHOT_AT}
     sinks: list[_DemoSink] = []
 
+    qp = QPConfig() if config.qp_strength is None else QPConfig(strength=config.qp_strength)
+
     def demo_sink(info: StreamInfo) -> _DemoSink:
-        sinks.append(_DemoSink(out, (info.height, info.width), config.fps, config, snapshot_frames))
+        sinks.append(_DemoSink(out, (info.height, info.width), config.fps, config, snapshot_frames,
+                               qp))
         return sinks[0]
 
     options = DaemonOptions(
         SourceOptions(str(input_path)),
         predictor=PredictorOptions(config.backend, weights=config.weights),
         outputs=OutputOptions(qp_out=out / "qp.ndjson"),
-        keep_rgb=True)
+        qp=qp, keep_rgb=True)
     with Daemon(options, sinks=[demo_sink]) as daemon:
         stats = daemon.run()
     demo = sinks[0]

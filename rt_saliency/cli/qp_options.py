@@ -10,6 +10,15 @@ from rt_saliency.qp.mapping import CENTRES, MODES, QPConfig
 _DEFAULT = QPConfig()
 
 
+def _aq_strength(text: str) -> float | None:
+    if text == "codec":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'codec', got {text!r}") from None
+
+
 def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> None:
     """Mapping, strength, clamp, centring, floor and temporal smoothing, as one group."""
     qp = parser.add_argument_group("QP map (docs/qp.md)")
@@ -30,6 +39,11 @@ def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> 
     qp.add_argument("--qp-temporal-alpha", type=float, default=_DEFAULT.temporal_alpha,
                     help="EMA weight of the previous frame's offsets (default "
                     f"{_DEFAULT.temporal_alpha:g}: none)")
+    qp.add_argument("--qp-aq-strength", type=_aq_strength, default=_DEFAULT.aq_strength,
+                    metavar="S|codec",
+                    help="the encoder's AQ strength under a map that is not flat, when "
+                    f"--aq-strength is not given (default {_DEFAULT.aq_strength or 'codec'}: the "
+                    "codec's own, a flat map's bits at equal CRF; docs/qp.md)")
     if block:
         qp.add_argument("--block", type=int, default=_DEFAULT.block, choices=(8, 16, 32, 64),
                         help=f"map block size in pixels (default {_DEFAULT.block}; -o needs 16)")
@@ -40,4 +54,4 @@ def qp_config_from_args(args: argparse.Namespace) -> QPConfig:
     return QPConfig(block=getattr(args, "block", _DEFAULT.block), mode=args.qp_mode,
                     strength=args.qp_strength, qp_min=args.qp_range[0], qp_max=args.qp_range[1],
                     centre=args.qp_centre, floor=args.qp_floor,
-                    temporal_alpha=args.qp_temporal_alpha)
+                    temporal_alpha=args.qp_temporal_alpha, aq_strength=args.qp_aq_strength)

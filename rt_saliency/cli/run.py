@@ -18,7 +18,7 @@ from typing import Any
 
 from rt_saliency.cli.encoder_options import add_encoder_arguments, encoder_config_from_args
 from rt_saliency.cli.qp_options import add_qp_arguments, qp_config_from_args
-from rt_saliency.encode import EncoderConfig
+from rt_saliency.encode import EncoderConfig, under_map
 from rt_saliency.encode.mux import FORMATS
 from rt_saliency.errors import (
     ConfigError,
@@ -211,7 +211,7 @@ def daemon_options(args: argparse.Namespace, size: tuple[int, int] | None,
             qp_out=args.qp_out, qp_format=args.qp_format, output=args.output,
             output_format=args.output_format,
             codec=args.codec,
-            encoder=_encoder_config(args) if args.output is not None else None,
+            encoder=_encoder_config(args, qp_config) if args.output is not None else None,
             copy_streams=args.copy_streams, preview=args.preview,
             progress=sys.stderr.isatty() if args.progress is None else args.progress),
         qp=qp_config, ring_size=args.ring_size, max_frames=args.max_frames,
@@ -260,7 +260,7 @@ def _report(stats: Any, args: argparse.Namespace, failed: bool) -> None:
         print(stats.table(), file=sys.stderr)
 
 
-def _encoder_config(args: argparse.Namespace) -> EncoderConfig:
+def _encoder_config(args: argparse.Namespace, qp: QPConfig) -> EncoderConfig:
     if args.block != 16:
         raise ConfigError("-o needs --block 16 (one offset per 16x16 block)")
-    return encoder_config_from_args(args)
+    return under_map(encoder_config_from_args(args), qp)

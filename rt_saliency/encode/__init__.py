@@ -8,7 +8,7 @@ from fractions import Fraction
 from typing import Any
 
 from rt_saliency.encode.base import Packet, PlanarEncoder
-from rt_saliency.encode.config import EncoderConfig, frame_rate
+from rt_saliency.encode.config import EncoderConfig, frame_rate, under_map
 from rt_saliency.encode.mux import Muxer, guess_format
 from rt_saliency.encode.x264 import X264Config, X264Encoder
 from rt_saliency.encode.x265 import X265Config, X265Encoder
@@ -42,4 +42,4 @@ def open_encoder(codec: str, width: int, height: int, fps: float | Fraction | st
 
 __all__ = ["CODECS", "EncoderConfig", "Muxer", "Packet", "PlanarEncoder", "X264Config",
            "X264Encoder", "X265Config", "X265Encoder", "encoder_config", "frame_rate",
-           "guess_format", "open_encoder"]
+           "guess_format", "open_encoder", "under_map"]

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import ClassVar
 
 from rt_saliency.errors import ConfigError
+from rt_saliency.qp.mapping import QPConfig
 
 PRESETS: tuple[str, ...] = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                             "slow", "slower", "veryslow", "placebo")
@@ -106,6 +107,15 @@ class EncoderConfig:
     @property
     def rate_control(self) -> str:
         return "abr" if self.bitrate is not None else "crf"
+
+
+def under_map(config: EncoderConfig, qp: QPConfig) -> EncoderConfig:
+    """The settings of an encode driven by a saliency map: ``qp.aq_strength`` when the user set
+    no AQ strength and the map is not flat (``qp.strength`` > 0); otherwise ``config`` as is, so
+    a flat map still equals plain FFmpeg with the same options."""
+    if config.aq_strength is None and qp.strength > 0 and qp.aq_strength is not None:
+        return replace(config, aq_strength=qp.aq_strength)
+    return config
 
 
 def frame_rate(fps: float | Fraction | tuple[int, int] | str) -> Fraction:

@@ -48,16 +48,24 @@ class QPConfig:
 
     ``temporal_alpha`` is used by :class:`QPMapper` only: the weight of the
     previous frame's offsets in an exponential moving average (0 = no smoothing).
+
+    ``aq_strength``: the encoder's variance-AQ strength under a map that is not flat, when the
+    user sets none (``None``, the default: the codec's own, which keeps the bits of a flat map
+    at equal CRF; 0.25 with strength 1.5 trades PSNR for EWPSNR better on stills, docs/qp.md).
+    The default strength 2 was chosen on the gaze-image validation split
+    (``benchmarks/qp_sweep.py``): the largest of 1, 2, 3 whose PSNR BD-rate against x264 at
+    its default AQ stays under +10 %.
     """
 
     block: int = 16
     mode: str = "log"
-    strength: float = 3.0
+    strength: float = 2.0
     qp_min: float = -8.0
     qp_max: float = 8.0
     centre: str = "rate"
     floor: float = 0.02
     temporal_alpha: float = 0.0
+    aq_strength: float | None = None
 
     def __post_init__(self) -> None:
         if self.block not in (8, 16, 32, 64):
@@ -74,6 +82,9 @@ class QPConfig:
             raise ConfigError(f"floor must be in (0, 1), got {self.floor}")
         if not (0.0 <= self.temporal_alpha < 1.0):
             raise ConfigError(f"temporal_alpha must be in [0, 1), got {self.temporal_alpha}")
+        if self.aq_strength is not None and not (math.isfinite(self.aq_strength)
+                                                 and self.aq_strength > 0):
+            raise ConfigError(f"aq_strength must be > 0 (or None), got {self.aq_strength}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rt_saliency.atomic import write_bytes
-from rt_saliency.encode import EncoderConfig, encoder_config, open_encoder
+from rt_saliency.encode import EncoderConfig, encoder_config, open_encoder, under_map
 from rt_saliency.encode.bdrate import bd_rate
 from rt_saliency.encode.ffmpeg_cli import FFMPEG_ENCODERS, ffmpeg_encoder_args
 from rt_saliency.encode.quality import (
@@ -237,7 +237,7 @@ def run_ladder(samples: Sequence[Sample], fps: Fraction, config: CompareConfig,
                 data = encode_ffmpeg(frames, size, fps, rung, what, config.ffmpeg)
             else:
                 grids = [g for o in offsets for g in o[what]]
-                data = encode_ours(frames, size, fps, rung, grids)
+                data = encode_ours(frames, size, fps, under_map(rung, config.qp), grids)
             decoded = [y for y, _ in decoded_luma(data, format=fmt)]
             row = score(samples, decoded, len(data), fps)
             if encodes_dir is not None:
