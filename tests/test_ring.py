@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
-from rt_saliency.stream.ring import EndOfStream, RingBuffer, RingStopped
+from rt_saliency.stream.ring import EndOfStream, RingBuffer, RingStopped, payload_bytes
 
 
 def test_blocking_ring_passes_every_item_in_order_and_blocks_when_full() -> None:
@@ -102,3 +104,42 @@ def test_bad_arguments() -> None:
         RingBuffer(2, "newest")  # type: ignore[arg-type]
     with pytest.raises(TimeoutError):
         RingBuffer(2).get(timeout=0.05)
+
+
+@dataclass
+class _Carrier:
+    a: np.ndarray
+    planes: tuple
+    label: str = "x"
+
+
+def test_payload_bytes_counts_the_arrays_an_item_carries() -> None:
+    item = _Carrier(np.zeros((10, 10), np.uint8), (np.zeros(5, np.float32), None))
+    assert payload_bytes(item) == 100 + 20
+    assert payload_bytes(EndOfStream()) == 0 and payload_bytes(None) == 0
+
+
+def test_a_byte_bound_blocks_by_size_and_passes_one_big_item_alone() -> None:
+    ring = RingBuffer(8, max_bytes=1000)
+    ring.put(np.zeros(600, np.uint8))
+    blocked = threading.Thread(target=ring.put, args=(np.zeros(600, np.uint8),), daemon=True)
+    blocked.start()
+    time.sleep(0.2)
+    assert blocked.is_alive() and len(ring) == 1  # 1200 bytes would not fit
+    ring.get()
+    blocked.join(2)
+    assert not blocked.is_alive() and len(ring) == 1
+    ring.get()
+    ring.put(np.zeros(5000, np.uint8))  # larger than the bound: passes alone
+    assert len(ring) == 1 and ring.max_bytes_held == 5000
+    ring.put(EndOfStream())  # the sentinel carries nothing: it always fits beside it
+    assert len(ring) == 2
+
+
+def test_a_byte_bound_with_drop_oldest_drops_until_it_fits() -> None:
+    ring = RingBuffer(8, policy="drop_oldest", max_bytes=1000)
+    assert ring.put(np.full(400, 0, np.uint8)) == []
+    assert ring.put(np.full(400, 1, np.uint8)) == []
+    dropped = ring.put(np.full(400, 2, np.uint8))
+    assert [int(d[0]) for d in dropped] == [0] and ring.drops == 1
+    assert [int(ring.get()[0]) for _ in range(2)] == [1, 2]

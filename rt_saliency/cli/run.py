@@ -37,6 +37,7 @@ from rt_saliency.stream.daemon import (
     PredictorOptions,
     SourceOptions,
 )
+from rt_saliency.stream.pipeline import DEFAULT_RING_BYTES
 from rt_saliency.stream.shutdown import Shutdown
 from rt_saliency.stream.sources import parse_size
 
@@ -152,7 +153,10 @@ def register(subparsers: Any) -> None:
     out.add_argument("--metrics-host", default="127.0.0.1",
                      help="address for --metrics-port (default 127.0.0.1)")
     out.add_argument("--ring-size", type=_positive_int, default=8,
-                     help="capacity of each ring buffer between stages")
+                     help="capacity of each ring buffer between stages, in frames")
+    out.add_argument("--ring-mb", type=_positive_int, default=DEFAULT_RING_BYTES >> 20,
+                     help="and in MiB of frame data: a large frame passes alone, so memory "
+                     f"stays bounded at any size (default {DEFAULT_RING_BYTES >> 20})")
     out.add_argument("--no-table", action="store_true", help="do not print the stats table")
     out.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar on stderr for inputs with a known frame count (default: "
@@ -214,7 +218,7 @@ def daemon_options(args: argparse.Namespace, size: tuple[int, int] | None,
             encoder=_encoder_config(args, qp_config) if args.output is not None else None,
             copy_streams=args.copy_streams, preview=args.preview,
             progress=sys.stderr.isatty() if args.progress is None else args.progress),
-        qp=qp_config, ring_size=args.ring_size, max_frames=args.max_frames,
+        qp=qp_config, ring_size=args.ring_size, ring_bytes=args.ring_mb << 20, max_frames=args.max_frames,
         metrics_port=args.metrics_port, metrics_host=args.metrics_host)
 
 

@@ -28,7 +28,7 @@ from rt_saliency.runtime.registry import open_predictor
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
 from rt_saliency.stream.frames import StreamInfo
 from rt_saliency.stream.metrics_http import MetricsServer
-from rt_saliency.stream.pipeline import Pipeline, Sink
+from rt_saliency.stream.pipeline import DEFAULT_RING_BYTES, Pipeline, Sink
 from rt_saliency.stream.sinks import EncoderSink, MapFileSink, NdjsonSink, PreviewSink, ProgressSink
 from rt_saliency.stream.sources import Source, open_source
 from rt_saliency.stream.stats import StreamStats
@@ -102,6 +102,8 @@ class DaemonOptions:
     #: flow settings (None: the defaults, as in training)
     flow: FlowConfig | None = None
     ring_size: int = 8
+    #: bytes of frames each ring may hold (None: count only)
+    ring_bytes: int | None = DEFAULT_RING_BYTES
     max_frames: int | None = None
     #: hand source frames to the sinks (an added sink that encodes needs them)
     keep_rgb: bool = False
@@ -188,7 +190,7 @@ class Daemon:
             source, predictor, sinks,
             flow=self._flow if self._flow is not None else FlowEstimator(opts.flow or FlowConfig()),
             qp_factory=lambda frame_size: QPMapper(frame_size, qp),
-            ring_size=opts.ring_size, live=src.live, max_frames=opts.max_frames,
+            ring_size=opts.ring_size, ring_bytes=opts.ring_bytes, live=src.live, max_frames=opts.max_frames,
             keep_rgb=opts.keep_rgb or outputs.output is not None or outputs.preview is not None)
         self.stats = self.pipeline.stats
         if opts.metrics_port is not None:  # after the outputs: a busy port discards their temp files

@@ -112,6 +112,10 @@ class _End:
     frames: int
 
 
+#: the bytes of frames one ring may hold (an 8K frame passes alone; 1080p: about 6 frames)
+DEFAULT_RING_BYTES = 64 << 20
+
+
 def default_qp(size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
     """The QP mapping for a source of ``size`` (rt_saliency.qp's defaults)."""
     return QPMapper(size)
@@ -125,7 +129,8 @@ class Pipeline:
     in the resize stage on the source frame, ``compute_prepared`` in the flow stage.  ``qp_factory``
     builds the per-stream QP mapping from the source size (default :func:`default_qp`).
     ``ring_size`` bounds the capture ring and, for files, every ring (live: the rings behind the
-    capture ring hold 2); ``max_frames`` stops reading after that many frames.
+    capture ring hold 2), ``ring_bytes`` the bytes of frames in each ring (``None``: count
+    only); ``max_frames`` stops reading after that many frames.
     ``keep_rgb`` passes source frames to the sinks (for an encoder sink).  After a failure the
     threads get ``abort_grace_s`` to stop before :meth:`run` raises without them.
     """
@@ -139,6 +144,7 @@ class Pipeline:
         flow: FlowEstimator | None = None,
         qp_factory: Callable[[tuple[int, int]], Callable[..., np.ndarray]] | None = None,
         ring_size: int = 8,
+        ring_bytes: int | None = DEFAULT_RING_BYTES,
         live: bool | None = None,
         max_frames: int | None = None,
         keep_rgb: bool = False,
@@ -165,7 +171,8 @@ class Pipeline:
         inner = min(ring_size, 2) if self.live else ring_size
         self.rings = {
             name: RingBuffer(ring_size if name == "resize" else inner,
-                             policy if name == "resize" else "block", name, self._abort)
+                             policy if name == "resize" else "block", name, self._abort,
+                             max_bytes=ring_bytes)
             for name in STAGES[1:]
         }
         #: everything the run measures, built with the source's counters and the rings

@@ -160,6 +160,7 @@ class StreamStats:
                 "stages": {name: s.summary() for name, s in self.stages.items()},
                 "queues": {
                     name: {"depth": ring.depth, "max_depth": ring.max_depth,
+                           "max_held_bytes": ring.max_bytes_held, "max_bytes": ring.max_bytes,
                            "capacity": ring.capacity, "policy": ring.policy, "drops": ring.drops}
                     for name, ring in self.rings.items()
                 },
