@@ -22,9 +22,11 @@ from rt_saliency.deploy.calibration import (
 )
 from rt_saliency.deploy.onnx_export import export_onnx
 from rt_saliency.deploy.quantize import export_int8_encoder, quantize_encoder
-from rt_saliency.errors import InputError
+from rt_saliency.errors import ConfigError, InputError, InputNotFoundError
 from rt_saliency.model import create_model
 from rt_saliency.runtime.onnx_runner import OnnxRunner
+from rt_saliency.runtime.registry import open_predictor
+from rt_saliency.stream.offline import predict_clip
 
 S = 3
 
@@ -115,3 +117,29 @@ def test_cli_int8_needs_calibration(tmp_path: Path, capsys: pytest.CaptureFixtur
                    "--precision", "int8"])
     assert status == 2
     assert "calibration" in capsys.readouterr().err
+
+
+def test_the_int8_encoder_is_served_by_onnxruntime(narrow, vtest_avi: Path, tmp_path: Path) -> None:
+    """``precision="int8"`` serves ``encoder.int8.onnx`` with the FP32 head (its name says so);
+    its maps stay close to the FP32 graphs' on a real frame; bad combinations are one error."""
+    _, result = narrow
+    export_int8_encoder(result, videos=[vtest_avi], frames_per_video=4)
+    folder = result.encoder_path.parent
+    frames = [cv2.resize(cv2.imread(str(p)), (224, 224))[:, :, ::-1].copy()
+              for p in [*sorted(Path(__file__).parent.glob("data/gaze-mini/osie/images/*.jpg"))][:2]]
+    maps = {}
+    for precision in ("fp32", "int8"):
+        with open_predictor("onnxruntime", engine_dir=folder, lookahead=1, precision=precision,
+                            threads=1) as predictor:
+            maps[predictor.name] = predict_clip(predictor, frames * 3)[0]
+    assert set(maps) == {"tpcmrnet/onnxruntime", "tpcmrnet/onnxruntime-int8"}
+    fp32, int8 = maps["tpcmrnet/onnxruntime"], maps["tpcmrnet/onnxruntime-int8"]
+    assert np.corrcoef(fp32.ravel(), int8.ravel())[0, 1] > 0.9
+    with pytest.raises(ConfigError, match="engine-dir"):
+        open_predictor("onnxruntime", precision="int8")
+    with pytest.raises(ConfigError, match="fp16"):
+        open_predictor("onnxruntime", engine_dir=folder, lookahead=1, precision="fp16")
+    with pytest.raises(ConfigError, match="unknown precision"):
+        open_predictor("onnxruntime", engine_dir=folder, precision="int4")
+    with pytest.raises(InputNotFoundError, match="INT8"):
+        open_predictor("onnxruntime", engine_dir=tmp_path, precision="int8")

@@ -23,7 +23,7 @@ from rt_saliency.cli._common import add_flow_options
 from rt_saliency.data.gaze import is_gaze_collection
 from rt_saliency.errors import ConfigError
 from rt_saliency.optional import import_optional
-from rt_saliency.runtime.registry import open_predictor
+from rt_saliency.runtime.registry import PRECISIONS, open_predictor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the prior's face term (--predictor prior; default on)")
     parser.add_argument("--engine-dir", default=None, metavar="DIR",
                         help="exported ONNX graphs / TensorRT engines for --predictor")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="for a network --predictor: the TensorRT engines' precision, or int8 "
+                        "for the INT8 encoder of --engine-dir on ONNX Runtime")
     parser.add_argument("--lookahead", type=int, default=None,
                         help="head lookahead L for a network --predictor (default 2)")
     parser.add_argument("--data", action="append", required=True, metavar="ROOT",
@@ -101,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
                        centre_sigma=args.centre_sigma, seed=args.seed)
     if args.predictor is not None:
         extra = {} if args.lookahead is None else {"lookahead": args.lookahead}
+        extra["precision"] = args.precision
         with open_predictor(args.predictor[0], args.weights, args.engine_dir,
                             threads=args.threads, prior_faces=args.prior_faces,
                             **extra) as predictor:
@@ -136,7 +140,7 @@ def _run_stills(args: argparse.Namespace, progress: bool) -> int:
             engines = None if backend == "prior" else args.engine_dir
             predictor = stack.enter_context(open_predictor(
                 backend, weights, engines, threads=args.threads, prior_faces=args.prior_faces,
-                **extra))
+                precision="fp32" if backend == "prior" else args.precision, **extra))
             label = predictor.name if predictor.name not in methods else f"{predictor.name} ({backend})"
             methods[label] = streaming_predict(predictor, opts.clip_frames)
             described[label] = {"backend": backend, "flow_maps": predictor.flow_maps,

@@ -28,7 +28,7 @@ from rt_saliency.errors import (
     RtSaliencyError,
 )
 from rt_saliency.qp import QPConfig
-from rt_saliency.runtime.registry import BACKENDS
+from rt_saliency.runtime.registry import BACKENDS, PRECISIONS
 from rt_saliency.spec import DEFAULT_FLOW_MAPS, DEFAULT_LOOKAHEAD
 from rt_saliency.stream.daemon import (
     Daemon,
@@ -118,6 +118,9 @@ def register(subparsers: Any) -> None:
                        help="intra-op threads of each ONNX Runtime / torch session (default: the "
                        "backend's; 1 suits 2-core machines, where encoder and head run in "
                        "parallel)")
+    model.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                       help="tensorrt: the engines' precision; onnxruntime: int8 serves the INT8 "
+                       "encoder of --engine-dir (rt-saliency export --precision int8)")
     model.add_argument("--engine-dir", "--engine", dest="engine_dir", default=None,
                        help="folder with exported ONNX graphs / TensorRT engines (the encoder "
                        "and head graphs travel together, so this names their folder)")
@@ -210,7 +213,7 @@ def daemon_options(args: argparse.Namespace, size: tuple[int, int] | None,
         predictor=PredictorOptions(
             args.backend, weights=args.weights, engine_dir=args.engine_dir,
             flow_maps=args.flow_maps, lookahead=args.lookahead, threads=args.threads,
-            prior_faces=args.prior_faces),
+            prior_faces=args.prior_faces, precision=args.precision),
         outputs=OutputOptions(
             qp_out=args.qp_out, qp_format=args.qp_format, output=args.output,
             output_format=args.output_format,

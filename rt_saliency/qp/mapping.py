@@ -20,9 +20,11 @@ MODES: tuple[str, ...] = ("log", "linear")
 CENTRES: tuple[str, ...] = ("rate", "mean", "none")
 #: QP steps that double the quantiser step in H.264/HEVC, hence roughly halve a block's bits
 QP_PER_OCTAVE = 6.0
-#: what every block pays regardless of change, relative to the mean change; chosen on vtest.avi
-#: (x264 medium, CRF 18/23/28 within 3 % of a flat map's bytes; docs/qp.md has the figures)
-BASE_SHARE = 2.0
+#: what every block pays regardless of change, relative to the mean change, per codec (its
+#: ``--codec`` name); chosen on vtest.avi so that the default map costs what a flat map costs at
+#: equal CRF (x264 medium CRF 23, x265 fast CRF 28; docs/qp.md has the figures)
+BASE_SHARES: dict[str, float] = {"h264": 2.0, "hevc": 0.8}
+BASE_SHARE = BASE_SHARES["h264"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class QPConfig:
     ``temporal_alpha`` is used by :class:`QPMapper` only: the weight of the
     previous frame's offsets in an exponential moving average (0 = no smoothing).
 
+    ``base_share``: the rate centring's bit-share constant (:func:`block_activity`), by codec
+    in :data:`BASE_SHARES`.
+
     ``aq_strength``: the encoder's variance-AQ strength under a map that is not flat, when the
     user sets none (``None``, the default: the codec's own, which keeps the bits of a flat map
     at equal CRF; 0.25 with strength 1.5 trades PSNR for EWPSNR better on stills, docs/qp.md).
@@ -66,6 +71,7 @@ class QPConfig:
     floor: float = 0.02
     temporal_alpha: float = 0.0
     aq_strength: float | None = None
+    base_share: float = BASE_SHARE
 
     def __post_init__(self) -> None:
         if self.block not in (8, 16, 32, 64):
@@ -85,6 +91,8 @@ class QPConfig:
         if self.aq_strength is not None and not (math.isfinite(self.aq_strength)
                                                  and self.aq_strength > 0):
             raise ConfigError(f"aq_strength must be > 0 (or None), got {self.aq_strength}")
+        if not (math.isfinite(self.base_share) and self.base_share > 0):
+            raise ConfigError(f"base_share must be > 0, got {self.base_share}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,14 +150,15 @@ def pool_blocks(saliency: np.ndarray, frame_size: tuple[int, int], block: int = 
 
 
 def block_activity(image: np.ndarray, previous: np.ndarray | None,
-                   frame_size: tuple[int, int], block: int = 16) -> np.ndarray:
+                   frame_size: tuple[int, int], block: int = 16,
+                   base_share: float = BASE_SHARE) -> np.ndarray:
     """Each block's expected share of a frame's bits, a (rows, cols) float32 grid summing to 1.
 
     ``image`` / ``previous``: the frame and the one before as 2-D float arrays at any one
     resolution (e.g. the network's 224x224 input, channels averaged).  The bits of an inter
     frame go where the picture changed, so the share is the mean absolute difference from the
     previous frame; the first frame (``previous`` None: an I-frame) uses the mean absolute
-    gradient instead.  :data:`BASE_SHARE` times the mean is added to every block: change is
+    gradient instead.  ``base_share`` times the mean is added to every block: change is
     only part of what a block costs (motion vectors, texture the prediction misses, the I-frame).
     """
     img = np.asarray(image, np.float32)
@@ -162,7 +171,7 @@ def block_activity(image: np.ndarray, previous: np.ndarray | None,
         change[:, 1:] += np.abs(np.diff(img, axis=1))
         change[1:, :] += np.abs(np.diff(img, axis=0))
     pooled = pool_blocks(change, frame_size, block).astype(np.float64)
-    pooled += BASE_SHARE * pooled.mean() + 1e-9
+    pooled += base_share * pooled.mean() + 1e-9
     return (pooled / pooled.sum()).astype(np.float32)
 
 
@@ -262,7 +271,7 @@ class QPMapper:
         activity = None
         if image is not None and self.config.centre == "rate":
             activity = block_activity(image, self._previous_image, self.frame_size,
-                                      self.config.block)
+                                      self.config.block, self.config.base_share)
         self._previous_image = None if image is None else np.asarray(image, np.float32)
         offsets = offsets_from_saliency(pooled, self.config, activity)
         alpha = self.config.temporal_alpha

@@ -4,8 +4,9 @@
 
 * ``"tensorrt"``: engines ``encoder.<precision>.plan`` and ``head_w{L+1}.<precision>.plan`` in
   ``engine_dir`` (built by ``rt-saliency build-engine``);
-* ``"onnxruntime"``: ``encoder.onnx`` and ``head_w{L+1}.onnx`` in ``engine_dir`` (written by
-  ``rt-saliency export``), or exported on the fly from ``weights`` into a temporary folder;
+* ``"onnxruntime"``: ``encoder.onnx`` (``encoder.int8.onnx`` with ``precision="int8"``) and
+  ``head_w{L+1}.onnx`` in ``engine_dir`` (written by ``rt-saliency export``), or exported on
+  the fly from ``weights`` into the export cache (FP32 only);
 * ``"torch"``: the checkpoint ``weights`` run by torch;
 * ``"prior"``: the training-free prior (:mod:`rt_saliency.prior`);
 * ``"auto"``: TensorRT where engines exist and load, else ONNX Runtime (CUDA provider when
@@ -31,6 +32,7 @@ from rt_saliency.artifacts import (
     head_filename,
     load_sidecar,
     metadata_key,
+    precision_filename,
     read_metadata,
 )
 from rt_saliency.deploy.export_cache import cached_onnx
@@ -54,6 +56,10 @@ from rt_saliency.spec import DEFAULT_LOOKAHEAD
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "prior")
+#: what each backend serves: TensorRT engines are built per precision; ONNX Runtime runs the
+#: FP32 graphs or the INT8 encoder (with the FP32 head)
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
+ONNX_PRECISIONS: tuple[str, ...] = ("fp32", "int8")
 
 
 def onnx_paths(engine_dir: str | Path, lookahead: int) -> tuple[Path, Path]:
@@ -146,12 +152,15 @@ def open_predictor(
     ``flow_maps``: S the caller expects (``None``: the network's own S, from its weights or
     graphs; the prior's default of one map).  ``device``: ``"cpu"``/``"cuda"`` for onnxruntime and torch (``None``: CUDA provider when
     onnxruntime has it, else CPU); ``threads``: intra-op threads for onnxruntime/torch;
-    ``prior_faces``: the prior's face term on or off.
+    ``prior_faces``: the prior's face term on or off.  ``precision``: the TensorRT engines'
+    (``fp32 fp16 int8``) or, for ONNX Runtime, ``int8`` for the INT8 encoder in ``engine_dir``.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     if lookahead < 0:
         raise ConfigError(f"lookahead must be >= 0, got {lookahead}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
     if engine_dir is not None and not Path(engine_dir).is_dir():
         raise InputNotFoundError(f"engine folder not found: {engine_dir}")
 
@@ -202,6 +211,21 @@ def open_predictor(
 
     # onnxruntime, or auto without usable engines
     ort_options = {"device": _onnx_device(device), "threads": threads}
+    if precision not in ONNX_PRECISIONS:
+        raise ConfigError(f"ONNX Runtime serves precision {' or '.join(ONNX_PRECISIONS)}, not "
+                          f"{precision!r} (fp16 is a TensorRT engine precision)")
+    if precision == "int8":
+        if engine_dir is None:
+            raise ConfigError("precision int8 needs --engine-dir with the INT8 encoder: "
+                              "rt-saliency export --precision int8 -o DIR")
+        graphs = onnx_paths(engine_dir, lookahead)
+        graphs = (graphs[0].with_name(precision_filename(graphs[0].name, "int8")), graphs[1])
+        _need_files(graphs, "INT8 ONNX graphs",
+                    f"export them: rt-saliency export --precision int8 -o {engine_dir}")
+        _check_same_model(weights, read_metadata(graphs[0]).get(metadata_key("model_hash")),
+                          graphs[0])
+        pair = open_runner_pair("onnxruntime", graphs, **ort_options)
+        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime-int8")
     if engine_dir is not None and all(p.is_file() for p in onnx_paths(engine_dir, lookahead)):
         encoder_onnx = onnx_paths(engine_dir, lookahead)[0]
         _check_same_model(weights, read_metadata(encoder_onnx).get(metadata_key("model_hash")), encoder_onnx)

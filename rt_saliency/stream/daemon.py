@@ -68,6 +68,8 @@ class PredictorOptions:
     lookahead: int = DEFAULT_LOOKAHEAD
     threads: int | None = None
     prior_faces: bool = True
+    #: the engines' precision (tensorrt) or "int8" for the INT8 encoder (onnxruntime)
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,8 @@ class Daemon:
             p = opts.predictor
             predictor = open_predictor(p.backend, weights=p.weights, engine_dir=p.engine_dir,
                                        flow_maps=p.flow_maps, lookahead=p.lookahead,
-                                       threads=p.threads, prior_faces=p.prior_faces)
+                                       threads=p.threads, prior_faces=p.prior_faces,
+                                       precision=p.precision)
             stack.callback(predictor.close)
             if p.flow_maps not in (None, predictor.flow_maps) or predictor.lookahead != p.lookahead:
                 log.info("backend %s runs with S=%d flow maps and lookahead L=%d",
