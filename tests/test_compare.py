@@ -112,8 +112,9 @@ def test_compare_with_predicted_saliency(tmp_path, synth_clip) -> None:
     assert status == 0
     report = json.loads((out / "report.json").read_text())
     assert report["frames"] == 12
-    assert report["weights"]["source"] == "predicted saliency (tpcmrnet/onnxruntime)"
-    assert set(report["offsets"]) == {"tpcmrnet/onnxruntime", "prior"}
+    # the shipped network on the CPU: its INT8 encoder (docs/deployment.md)
+    assert report["weights"]["source"] == "predicted saliency (tpcmrnet/onnxruntime-int8)"
+    assert set(report["offsets"]) == {"tpcmrnet/onnxruntime-int8", "prior"}
     for offsets in report["offsets"].values():
         assert offsets["min"] < offsets["max"]  # neither map is flat
 

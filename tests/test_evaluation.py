@@ -155,11 +155,11 @@ def test_evaluate_gaze_stills_rows_per_backend(tmp_path: Path, capsys) -> None:
     report = json.loads((out / "evaluation.json").read_text())
     assert report["images"] == 6
     rows = {(r["dataset"], r["method"]): r for r in report["rows"]}
-    assert {m for _, m in rows} == {"tpcmrnet/onnxruntime", "prior", "centre bias"}
+    assert {m for _, m in rows} == {"tpcmrnet/onnxruntime-int8", "prior", "centre bias"}
     assert {d for d, _ in rows} == {"osie", "eyecrowd_nus", "nus_scene_sun500", "pooled"}
     for r in report["rows"]:
         assert all(np.isfinite(r[m]) for m in ("auc_j", "sim", "cc", "nss", "kld"))
-    assert report["predictors"]["tpcmrnet/onnxruntime"]["lookahead"] == 1
+    assert report["predictors"]["tpcmrnet/onnxruntime-int8"]["lookahead"] == 1
     assert "| pooled | prior | 6 |" in (out / "evaluation.md").read_text()
     assert "| pooled | prior | 6 |" in capsys.readouterr().out
 

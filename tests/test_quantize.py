@@ -23,7 +23,7 @@ from rt_saliency.deploy.calibration import (
 from rt_saliency.deploy.onnx_export import export_onnx
 from rt_saliency.deploy.quantize import export_int8_encoder, quantize_encoder
 from rt_saliency.errors import ConfigError, InputError, InputNotFoundError
-from rt_saliency.model import create_model
+from rt_saliency.model import create_model, pretrained
 from rt_saliency.runtime.onnx_runner import OnnxRunner
 from rt_saliency.runtime.registry import open_predictor
 from rt_saliency.stream.offline import predict_clip
@@ -135,8 +135,10 @@ def test_the_int8_encoder_is_served_by_onnxruntime(narrow, vtest_avi: Path, tmp_
     assert set(maps) == {"tpcmrnet/onnxruntime", "tpcmrnet/onnxruntime-int8"}
     fp32, int8 = maps["tpcmrnet/onnxruntime"], maps["tpcmrnet/onnxruntime-int8"]
     assert np.corrcoef(fp32.ravel(), int8.ravel())[0, 1] > 0.9
-    with pytest.raises(ConfigError, match="engine-dir"):
-        open_predictor("onnxruntime", precision="int8")
+    with open_predictor("onnxruntime", precision="int8") as shipped:  # shipped beside the weights
+        assert shipped.name == "tpcmrnet/onnxruntime-int8"
+    with pytest.raises(ConfigError, match="engine-dir"):  # other weights: no INT8 graph of them
+        open_predictor("onnxruntime", weights=pretrained.pretrained_path(), precision="int8")
     with pytest.raises(ConfigError, match="fp16"):
         open_predictor("onnxruntime", engine_dir=folder, lookahead=1, precision="fp16")
     with pytest.raises(ConfigError, match="unknown precision"):

@@ -50,9 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the prior's face term (--predictor prior; default on)")
     parser.add_argument("--engine-dir", default=None, metavar="DIR",
                         help="exported ONNX graphs / TensorRT engines for --predictor")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="for a network --predictor: the TensorRT engines' precision, or int8 "
-                        "for the INT8 encoder of --engine-dir on ONNX Runtime")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="for a network --predictor: the TensorRT engines' precision, or on "
+                        "ONNX Runtime int8 / fp32 (default: as run serves it, INT8 for the "
+                        "shipped weights on the CPU)")
     parser.add_argument("--lookahead", type=int, default=None,
                         help="head lookahead L for a network --predictor (default 2)")
     parser.add_argument("--data", action="append", required=True, metavar="ROOT",
@@ -140,7 +141,7 @@ def _run_stills(args: argparse.Namespace, progress: bool) -> int:
             engines = None if backend == "prior" else args.engine_dir
             predictor = stack.enter_context(open_predictor(
                 backend, weights, engines, threads=args.threads, prior_faces=args.prior_faces,
-                precision="fp32" if backend == "prior" else args.precision, **extra))
+                precision=None if backend == "prior" else args.precision, **extra))
             label = predictor.name if predictor.name not in methods else f"{predictor.name} ({backend})"
             methods[label] = streaming_predict(predictor, opts.clip_frames)
             described[label] = {"backend": backend, "flow_maps": predictor.flow_maps,

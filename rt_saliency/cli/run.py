@@ -118,9 +118,10 @@ def register(subparsers: Any) -> None:
                        help="intra-op threads of each ONNX Runtime / torch session (default: the "
                        "backend's; 1 suits 2-core machines, where encoder and head run in "
                        "parallel)")
-    model.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                       help="tensorrt: the engines' precision; onnxruntime: int8 serves the INT8 "
-                       "encoder of --engine-dir (rt-saliency export --precision int8)")
+    model.add_argument("--precision", choices=PRECISIONS, default=None,
+                       help="tensorrt: the engines' precision (default fp32); onnxruntime: int8 "
+                       "serves the INT8 encoder (of --engine-dir, or shipped with the weights: "
+                       "the CPU default for them), fp32 the FP32 graphs")
     model.add_argument("--engine-dir", "--engine", dest="engine_dir", default=None,
                        help="folder with exported ONNX graphs / TensorRT engines (the encoder "
                        "and head graphs travel together, so this names their folder)")

@@ -3,8 +3,9 @@ their model card, and how a training run becomes one.
 
 A shipped set is ``rt_saliency/assets/<file>.pt`` (an ordinary checkpoint, tensors stored in
 FP16 to halve the package, loaded into an FP32 model) beside ``<file>.json`` (its SHA-256, the
-flow settings it was trained with, the recipe and the measured metrics) and ``<file>.md`` (the
-model card).  Loading checks the hash, so a damaged file fails with :class:`WeightsError` instead
+flow settings it was trained with, the recipe and the measured metrics), ``<file>.md`` (the
+model card) and, optionally, ``<file>.encoder.int8.onnx`` (its encoder quantized to INT8 and
+calibrated on real frames, what ONNX Runtime serves on the CPU by default).  Loading checks the hash, so a damaged file fails with :class:`WeightsError` instead
 of serving wrong maps.
 """
 
@@ -45,6 +46,11 @@ class Pretrained:
     @property
     def card(self) -> Path:
         return ASSETS / f"{self.stem}.md"
+
+    @property
+    def int8_encoder(self) -> Path:
+        """The calibrated INT8 encoder graph shipped beside the weights (ONNX Runtime, CPU)."""
+        return ASSETS / f"{self.stem}.encoder.int8.onnx"
 
 
 PRETRAINED: dict[str, Pretrained] = {
@@ -87,6 +93,20 @@ def pretrained_path(name: str = DEFAULT_PRETRAINED) -> Path:
         raise WeightsError(f"{entry.weights} is damaged: SHA-256 {actual[:16]}... differs from "
                            f"its sidecar's {str(info.get('sha256'))[:16]}...")
     return entry.weights
+
+
+def pretrained_int8_encoder(name: str = DEFAULT_PRETRAINED) -> Path | None:
+    """The checked path of the INT8 encoder graph shipped with ``name`` (hash verified), or
+    ``None`` when the package has none."""
+    entry = get_pretrained(name)
+    info = pretrained_info(name).get("int8_encoder")
+    if info is None or not entry.int8_encoder.is_file():
+        return None
+    actual = file_sha256(entry.int8_encoder)
+    if actual != info.get("sha256"):
+        raise WeightsError(f"{entry.int8_encoder} is damaged: SHA-256 {actual[:16]}... differs "
+                           f"from its sidecar's {str(info.get('sha256'))[:16]}...")
+    return entry.int8_encoder
 
 
 def load_pretrained(name: str = DEFAULT_PRETRAINED) -> TPCMRNet:

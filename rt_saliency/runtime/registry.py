@@ -142,7 +142,7 @@ def open_predictor(
     *,
     flow_maps: int | None = None,
     lookahead: int = DEFAULT_LOOKAHEAD,
-    precision: str = "fp32",
+    precision: str | None = None,
     device: str | None = None,
     threads: int | None = None,
     prior_faces: bool = True,
@@ -153,13 +153,16 @@ def open_predictor(
     graphs; the prior's default of one map).  ``device``: ``"cpu"``/``"cuda"`` for onnxruntime and torch (``None``: CUDA provider when
     onnxruntime has it, else CPU); ``threads``: intra-op threads for onnxruntime/torch;
     ``prior_faces``: the prior's face term on or off.  ``precision``: the TensorRT engines'
-    (``fp32 fp16 int8``) or, for ONNX Runtime, ``int8`` for the INT8 encoder in ``engine_dir``.
+    (``fp32 fp16 int8``) or, for ONNX Runtime, ``int8`` for the INT8 encoder in ``engine_dir``
+    (or shipped beside the weights); ``None``: INT8 for the shipped weights on the CPU when the
+    package has their INT8 encoder (docs/deployment.md: CC within 0.005 of FP32 on the gaze test
+    split), FP32 otherwise.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     if lookahead < 0:
         raise ConfigError(f"lookahead must be >= 0, got {lookahead}")
-    if precision not in PRECISIONS:
+    if precision is not None and precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
     if engine_dir is not None and not Path(engine_dir).is_dir():
         raise InputNotFoundError(f"engine folder not found: {engine_dir}")
@@ -167,9 +170,11 @@ def open_predictor(
     if backend == "prior":
         return _open_prior(flow_maps, lookahead, prior_faces)
 
+    shipped = False
     if weights is None and engine_dir is None:
         if pretrained.is_available():
             weights = pretrained.pretrained_path()
+            shipped = True
             log.info("serving the shipped TP-CMRNet weights %s (model card %s)",
                      pretrained.DEFAULT_PRETRAINED, pretrained.get_pretrained().card.name)
         elif backend == "auto":
@@ -181,7 +186,7 @@ def open_predictor(
                               "package was built without the shipped weights")
 
     if backend in ("tensorrt", "auto") and engine_dir is not None:
-        plans = engine_paths(engine_dir, lookahead, precision)
+        plans = engine_paths(engine_dir, lookahead, precision or "fp32")
         if backend == "tensorrt":
             _need_files(plans, "TensorRT engines", f"build them: rt-saliency build-engine {engine_dir}")
             if weights is not None:
@@ -204,6 +209,8 @@ def open_predictor(
     if backend == "torch":
         if weights is None:
             raise ConfigError("backend 'torch' needs --weights")
+        if precision not in (None, "fp32"):
+            raise ConfigError(f"backend 'torch' runs FP32, not {precision}")
 
         pair = open_runner_pair("torch", load_model(weights), lookahead=lookahead,
                                 device=device or "cpu", threads=threads)
@@ -211,9 +218,19 @@ def open_predictor(
 
     # onnxruntime, or auto without usable engines
     ort_options = {"device": _onnx_device(device), "threads": threads}
+    shipped_int8 = (pretrained.pretrained_int8_encoder()
+                    if shipped and ort_options["device"] == "cpu" and precision in (None, "int8")
+                    else None)
+    if precision is None:
+        precision = "int8" if shipped_int8 is not None else "fp32"
     if precision not in ONNX_PRECISIONS:
         raise ConfigError(f"ONNX Runtime serves precision {' or '.join(ONNX_PRECISIONS)}, not "
                           f"{precision!r} (fp16 is a TensorRT engine precision)")
+    if precision == "int8" and shipped_int8 is not None:
+        with tempfile.TemporaryDirectory(prefix="rt-saliency-onnx-") as tmp:
+            _, head = cached_onnx(weights, lookahead, Path(tmp))  # type: ignore[arg-type]
+            pair = open_runner_pair("onnxruntime", (shipped_int8, head), **ort_options)
+        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime-int8")
     if precision == "int8":
         if engine_dir is None:
             raise ConfigError("precision int8 needs --engine-dir with the INT8 encoder: "

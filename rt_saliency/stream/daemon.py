@@ -68,8 +68,9 @@ class PredictorOptions:
     lookahead: int = DEFAULT_LOOKAHEAD
     threads: int | None = None
     prior_faces: bool = True
-    #: the engines' precision (tensorrt) or "int8" for the INT8 encoder (onnxruntime)
-    precision: str = "fp32"
+    #: the engines' precision (tensorrt) or "int8" for the INT8 encoder (onnxruntime); None:
+    #: the backend's default (INT8 for the shipped weights on the CPU)
+    precision: str | None = None
 
 
 @dataclass(frozen=True)
