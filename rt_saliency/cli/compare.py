@@ -55,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="CRF ladder (default 18 23 28 33)")
     ladder.add_argument("--bitrates", type=int, nargs="+", metavar="KBPS",
                         help="ABR ladder in kbit/s instead of CRF (equal target rate)")
+    parser.add_argument("--passes", type=int, choices=(1, 2), default=1,
+                        help="2: every encode of a --bitrates ladder in two passes (x264), so "
+                        "the rungs land at equal rate")
     parser.add_argument("--baseline-aq", type=int, nargs="+", default=[0, 1, 2, 3],
                         metavar="MODE", help="AQ modes of the plain-ffmpeg baselines "
                         "(default 0 1 2 3)")
@@ -79,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         bitrates=tuple(args.bitrates) if args.bitrates else None,
         encoder=encoder_config_from_args(args, ladder=True),
         baseline_aq_modes=tuple(args.baseline_aq), max_frames=args.frames, fps=args.fps,
+        passes=args.passes,
         qp=qp_config_from_args(args))
     backends = args.backend if args.backend is not None else (
         [] if args.saliency else ["auto"])

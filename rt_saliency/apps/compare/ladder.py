@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -60,6 +61,8 @@ class CompareConfig:
     fps: float | None = None
     qp: QPConfig = field(default_factory=QPConfig)
     ffmpeg: str = "ffmpeg"
+    #: 2: every encode of a bitrate ladder in two passes (x264), so rungs land at equal rate
+    passes: int = 1
 
     def __post_init__(self) -> None:
         ladder = self.ladder
@@ -73,6 +76,11 @@ class CompareConfig:
             raise ConfigError("the encoders take one offset per 16x16 block: qp.block must be 16")
         if not set(self.baseline_aq_modes) <= set(BASELINE_AQ_MODES):
             raise ConfigError(f"baseline AQ modes must be among {BASELINE_AQ_MODES}")
+        if self.passes not in (1, 2):
+            raise ConfigError(f"passes must be 1 or 2, got {self.passes}")
+        if self.passes == 2 and (self.bitrates is None or self.encoder.codec != "x264"):
+            raise ConfigError("2-pass needs a bitrate ladder (--bitrates) and x264 (--codec "
+                              "h264): CRF is one pass already")
 
     @property
     def rate_key(self) -> str:
@@ -116,8 +124,16 @@ class Sample:
 
 
 def encode_ours(frames: Sequence[np.ndarray], size: tuple[int, int], fps: Fraction,
-                config: EncoderConfig, offsets: Sequence[np.ndarray] | None) -> bytes:
-    """Our encoder (the one ``run -o`` uses) over packed I420 frames, as one raw stream."""
+                config: EncoderConfig, offsets: Sequence[np.ndarray] | None,
+                passes: int = 1) -> bytes:
+    """Our encoder (the one ``run -o`` uses) over packed I420 frames, as one raw stream
+    (``passes`` 2: a first pass into a stats file, then the pass that is kept)."""
+    if passes == 2:
+        with tempfile.TemporaryDirectory(prefix="rts-2pass-") as tmp:
+            stats = str(Path(tmp) / "x264.stats")
+            encode_ours(frames, size, fps, replace(config, pass_number=1, stats=stats), offsets)
+            return encode_ours(frames, size, fps, replace(config, pass_number=2, stats=stats),
+                               offsets)
     h, w = size
     out = bytearray()
     with open_encoder(FFMPEG_ENCODERS[config.codec][1], w, h, fps, config) as enc:
@@ -131,8 +147,10 @@ def encode_ours(frames: Sequence[np.ndarray], size: tuple[int, int], fps: Fracti
 
 
 def encode_ffmpeg(frames: Sequence[np.ndarray], size: tuple[int, int], fps: Fraction,
-                  config: EncoderConfig, aq_mode: int, ffmpeg: str = "ffmpeg") -> bytes:
-    """Plain ``ffmpeg -c:v libx264|libx265`` with the same settings and ``aq_mode``."""
+                  config: EncoderConfig, aq_mode: int, ffmpeg: str = "ffmpeg",
+                  passes: int = 1) -> bytes:
+    """Plain ``ffmpeg -c:v libx264|libx265`` with the same settings and ``aq_mode``
+    (``passes`` 2: ``-pass 1`` then ``-pass 2`` with one log file, as x264's users do)."""
     h, w = size
     _, muxer = FFMPEG_ENCODERS[config.codec]
     with tempfile.TemporaryDirectory(prefix="rts-compare-") as tmp:
@@ -140,12 +158,17 @@ def encode_ffmpeg(frames: Sequence[np.ndarray], size: tuple[int, int], fps: Frac
         with raw.open("wb") as fh:
             for frame in frames:
                 fh.write(np.ascontiguousarray(frame).tobytes())
-        cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
-               "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-r", f"{fps.numerator}/{fps.denominator}",
-               "-i", str(raw), *ffmpeg_encoder_args(config, aq_mode=aq_mode), "-f", muxer,
-               str(out)]
+        head = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
+                "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-r",
+                f"{fps.numerator}/{fps.denominator}", "-i", str(raw),
+                *ffmpeg_encoder_args(config, aq_mode=aq_mode)]
+        log_file = ["-passlogfile", str(Path(tmp) / "ffmpeg2pass")]
+        commands = ([[*head, "-pass", "1", *log_file, "-f", muxer, os.devnull],
+                     [*head, "-pass", "2", *log_file, "-f", muxer, str(out)]]
+                    if passes == 2 else [[*head, "-f", muxer, str(out)]])
         try:
-            subprocess.run(cmd, check=True, capture_output=True, timeout=3600)
+            for cmd in commands:
+                subprocess.run(cmd, check=True, capture_output=True, timeout=3600)
         except FileNotFoundError:
             raise EncoderError(f"{ffmpeg} not found: the baselines are plain FFmpeg encodes "
                                "(install it: scripts/setup.sh)") from None
@@ -234,10 +257,11 @@ def run_ladder(samples: Sequence[Sample], fps: Fraction, config: CompareConfig,
         kinds += [(f"saliency/{m}", m) for m in methods]
         for name, what in kinds:
             if isinstance(what, int):
-                data = encode_ffmpeg(frames, size, fps, rung, what, config.ffmpeg)
+                data = encode_ffmpeg(frames, size, fps, rung, what, config.ffmpeg, config.passes)
             else:
                 grids = [g for o in offsets for g in o[what]]
-                data = encode_ours(frames, size, fps, under_map(rung, config.qp), grids)
+                data = encode_ours(frames, size, fps, under_map(rung, config.qp), grids,
+                                   config.passes)
             decoded = [y for y, _ in decoded_luma(data, format=fmt)]
             row = score(samples, decoded, len(data), fps)
             if encodes_dir is not None:

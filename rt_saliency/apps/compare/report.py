@@ -33,6 +33,7 @@ def common_fields(config: CompareConfig, samples: Sequence[Sample],
         "encoder": {"codec": enc.codec, "preset": enc.preset, "tune": enc.tune,
                     "keyint": enc.keyint, "aq_mode": enc.aq_mode, "options": enc.options,
                     "rate_control": config.rate_key, "ladder": config.ladder,
+                    "passes": config.passes,
                     "baselines": "plain ffmpeg, same settings, aq-mode "
                                  + "/".join(map(str, config.baseline_aq_modes))},
         "points": points,
