@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from rt_saliency.bench.floor import ConvShape, floor_ratio, measure_floor
+from rt_saliency.bench.model_bench import PAPER_ROW, bench_shipped
 from rt_saliency.bench.pipeline_bench import StreamSetup, pipeline_row
-from rt_saliency.bench.report import validate_results
+from rt_saliency.bench.report import render_markdown, validate_results
 from rt_saliency.bench.suite import BenchConfig, run_suite
 from rt_saliency.bench.timing import PeakMemory, summarize, time_calls
 from rt_saliency.errors import ConfigError, InputError
@@ -219,3 +220,18 @@ def test_pipeline_row_verdict_on_known_rows(fps: float, p50_ms: float | None, ke
     assert row["keeps_up_41ms"] is keeps_up
     assert row["latency_p50_under_41ms"] is latency_ok
     assert row["under_41ms"] is (keeps_up and latency_ok)
+
+
+def test_the_shipped_weights_are_timed_as_served() -> None:
+    """Rows for the trained weights the stream serves: FP32 graphs and the shipped INT8 encoder,
+    well-formed for the report."""
+    rows, skipped = bench_shipped(threads=1, warmup=1, iters=2, floor_macs_per_s=1e11)
+    assert skipped == []
+    assert [r["backend"] for r in rows] == ["onnxruntime", "onnxruntime-int8"]
+    for row in rows:
+        assert row["name"] == "tpcmrnet-gaze (shipped)" and row["frame_p50_ms"] > 0
+        assert row["encoder"]["p50_ms"] > 0 and row["head"]["p50_ms"] > 0
+        assert row["floor_ratio"] > 0 and isinstance(row["under_41ms"], bool)
+    results = {"meta": {}, "floor": {}, "paper": PAPER_ROW, "rows": rows, "skipped": []}
+    validate_results(results)
+    assert "tpcmrnet-gaze (shipped)" in render_markdown(results, {})

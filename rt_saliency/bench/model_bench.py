@@ -29,9 +29,11 @@ from rt_saliency.deploy.graphs import (
     random_inputs,
 )
 from rt_saliency.deploy.onnx_export import export_onnx
-from rt_saliency.model import count_macs, create_model, list_models
+from rt_saliency.errors import ConfigError, InputNotFoundError
+from rt_saliency.model import count_macs, create_model, list_models, pretrained
 from rt_saliency.optional import import_optional
 from rt_saliency.runtime.pair import open_runner_pair
+from rt_saliency.runtime.registry import open_predictor
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
 
 log = logging.getLogger(__name__)
@@ -210,4 +212,60 @@ def bench_models(
             fl = base.get("floor_ms")
             rows.append(dict(base, backend=None, under_41ms=bool(fl is not None and fl <= BUDGET_MS),
                              under_41ms_rule="cost-only rows: MACs / floor rate <= 41 ms"))
+    return rows, skipped
+
+
+def bench_shipped(
+    *,
+    precisions: Sequence[str] = ("fp32", "int8"),
+    lookahead: int = DEFAULT_LOOKAHEAD,
+    threads: int = 2,
+    warmup: int = 3,
+    iters: int = 20,
+    floor_macs_per_s: float | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Rows for the shipped trained weights as the stream serves them on the CPU (ONNX Runtime;
+    ``int8``: their shipped INT8 encoder with the FP32 head), timed on the same inputs, one
+    precision after the other in this run."""
+    rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    if not pretrained.is_available():
+        return rows, [{"section": "model", "reason": "shipped weights: not in this package"}]
+    model = pretrained.load_pretrained()
+    cost = model_cost(model, lookahead)
+    (_, enc_in), (_, head_in) = _graphs(model, lookahead)
+    for precision in precisions:
+        try:
+            predictor = open_predictor("onnxruntime", lookahead=lookahead, precision=precision,
+                                       device="cpu", threads=threads)
+        except (ImportError, ConfigError, InputNotFoundError) as exc:
+            skipped.append({"section": "model", "reason": f"shipped/{precision}: {exc}"})
+            continue
+        with predictor:
+            out: dict[str, Any] = {}
+            for graph, runner, inputs in (("encoder", predictor.encoder, enc_in),
+                                          ("head", predictor.head_runner, head_in)):
+                call: Callable[[], Any] = lambda r=runner, x=inputs: r.infer(x)  # noqa: E731
+                out[graph] = summarize(time_calls(call, warmup=warmup, iters=iters))
+        frame_p50 = out["encoder"]["p50_ms"] + out["head"]["p50_ms"]
+        row = {
+            "section": "model", "name": f"{pretrained.DEFAULT_PRETRAINED} (shipped)",
+            "params": cost["params"], "macs": cost["macs"],
+            "flow_maps": int(model.config.flow_maps), "lookahead": lookahead,
+            "threads": threads, "backend": predictor.name.split("/", 1)[1], "device": "cpu",
+            "timer": "perf_counter", "encoder": out["encoder"], "head": out["head"],
+            "frame_p50_ms": frame_p50,
+            "frame_p99_ms": out["encoder"]["p99_ms"] + out["head"]["p99_ms"],
+            "under_41ms": bool(frame_p50 <= BUDGET_MS), "under_41ms_rule": RULE_MODEL,
+            **{k: v for k, v in cost.items() if k not in ("params", "macs")},
+        }
+        if cost["macs"] and floor_macs_per_s:
+            row["floor_ms"] = cost["macs"] / floor_macs_per_s * 1e3
+            row["floor_ratio"] = floor_ratio(frame_p50 / 1e3, cost["macs"], floor_macs_per_s)
+            for graph, macs in (("encoder", cost["macs_encoder"]),
+                                ("head", cost["macs_head_window"])):
+                if macs:
+                    row[f"{graph}_floor_ratio"] = floor_ratio(
+                        out[graph]["p50_ms"] / 1e3, macs, floor_macs_per_s)
+        rows.append(row)
     return rows, skipped

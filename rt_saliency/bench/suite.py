@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rt_saliency.bench.floor import CONV_SHAPES, measure_floor
-from rt_saliency.bench.model_bench import PAPER_ROW, bench_models
+from rt_saliency.bench.model_bench import PAPER_ROW, bench_models, bench_shipped
 from rt_saliency.bench.pipeline_bench import StreamSetup, bench_pipeline
 from rt_saliency.bench.report import write_report
 from rt_saliency.bench.scaling import bench_scaling
@@ -55,6 +55,8 @@ class BenchConfig:
     model_backends: Sequence[str] = ("torch", "onnxruntime")
     model_iters: int = 20
     model_warmup: int = 3
+    #: also time the shipped trained weights as served (FP32 and the INT8 encoder)
+    model_shipped: bool = True
     pipeline_resolutions: Sequence[str] = ("360p", "720p", "1080p")
     pipeline_flow_maps: Sequence[int] = (3, 9)
     pipeline_lookaheads: Sequence[int] = (0, 2)
@@ -186,6 +188,14 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
             rows, skipped = out
             results["rows"] += rows
             results["skipped"] += skipped
+        if config.model_shipped and not config.overrides:
+            out = _section("model", results, lambda: bench_shipped(
+                threads=config.threads, warmup=config.model_warmup, iters=config.model_iters,
+                floor_macs_per_s=floor_rate))
+            if out:
+                rows, skipped = out
+                results["rows"] += rows
+                results["skipped"] += skipped
     if "pipeline" in sections:
         rows = _section("pipeline", results, lambda: bench_pipeline(
             resolutions=config.pipeline_resolutions, flow_maps=config.pipeline_flow_maps,
