@@ -15,8 +15,11 @@ from pathlib import Path
 
 import av
 import pytest
+import torch
 
 from rt_saliency.cli import COMMANDS, build_parser
+from rt_saliency.deploy.onnx_export import export_onnx
+from rt_saliency.model import create_model
 from rt_saliency.qp import read_ndjson
 
 TIMEOUT = 120
@@ -435,3 +438,17 @@ def test_run_with_the_prior_does_not_load_the_training_stack() -> None:
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_network_trained_at_another_input_size_gets_flows_of_its_size(tmp_path: Path) -> None:
+    """The stream computes flows on the grid the network takes (here 112x112), not at 224."""
+    torch.manual_seed(0)
+    model = create_model(flow_maps=3, stage_widths=(8, 16), input_size=(112, 112)).eval()
+    export_onnx(model, tmp_path / "graphs", lookahead=1)
+    out = tmp_path / "maps.ndjson"
+    proc = subprocess.run(
+        [sys.executable, "-m", "rt_saliency", "-q", "run", "-i", "synth://160x96?frames=8",
+         "--backend", "onnxruntime", "--engine-dir", str(tmp_path / "graphs"), "--lookahead",
+         "1", "--qp-out", str(out), "--no-table"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(read_ndjson(out))) == 8

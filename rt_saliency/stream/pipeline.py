@@ -124,8 +124,8 @@ def default_qp(size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
 class Pipeline:
     """Runs a :class:`Source` through a :class:`StreamPredictor` into sinks, in threads.
 
-    ``flow``: a :class:`rt_saliency.flow.FlowEstimator` (default: one with the default
-    :class:`~rt_saliency.flow.FlowConfig`, as in training); its ``prepare`` (grey, resized) runs
+    ``flow``: a :class:`rt_saliency.flow.FlowEstimator` (default: the default
+    :class:`~rt_saliency.flow.FlowConfig` at the predictor's input size, as in training); its ``prepare`` (grey, resized) runs
     in the resize stage on the source frame, ``compute_prepared`` in the flow stage.  ``qp_factory``
     builds the per-stream QP mapping from the source size (default :func:`default_qp`).
     ``ring_size`` bounds the capture ring and, for files, every ring (live: the rings behind the
@@ -157,8 +157,8 @@ class Pipeline:
         self.flow_maps = int(predictor.flow_maps)
         self.lookahead = int(predictor.lookahead)
         self.input_size = tuple(predictor.input_size)
-        if flow is None:
-            flow = FlowEstimator(FlowConfig())
+        if flow is None:  # the grid the predictor takes (a network trained at 112 gets 112)
+            flow = FlowEstimator(FlowConfig(size=self.input_size))
         self._flow = flow
         self._qp_factory = qp_factory or default_qp
         self.live = source.info.live if live is None else live
