@@ -15,11 +15,21 @@ from rt_saliency.artifacts import EXPORT_MANIFEST, file_sha256, read_metadata
 from rt_saliency.cli import main
 from rt_saliency.deploy.fp16 import convert_to_fp16
 from rt_saliency.deploy.graphs import random_inputs
-from rt_saliency.deploy.onnx_export import LOOP_OPS, export_onnx, graph_ops, model_hash
-from rt_saliency.model import create_model
+from rt_saliency.deploy.onnx_export import (
+    LOOP_OPS,
+    export_onnx,
+    graph_flow,
+    graph_ops,
+    model_hash,
+    trained_flow,
+)
+from rt_saliency.flow import FlowConfig
+from rt_saliency.model import create_model, save_checkpoint
 from rt_saliency.runtime.compare import compare_outputs
 from rt_saliency.runtime.onnx_runner import OnnxRunner
+from rt_saliency.runtime.registry import open_predictor
 from rt_saliency.spec import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_INPUTS, HEAD_OUTPUTS
+from rt_saliency.stream.daemon import Daemon, DaemonOptions, SourceOptions
 
 
 @pytest.fixture(scope="session")
@@ -159,3 +169,34 @@ def test_random_inputs_are_deterministic(exported) -> None:
     a = random_inputs(result.head_specs, seed=5)
     b = random_inputs(result.head_specs, seed=5)
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_the_flow_a_checkpoint_was_trained_with_is_the_flow_it_is_served(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training options -> the graphs' ``rt_saliency.flow`` metadata -> the predictor's
+    ``flow_config`` -> the stream's flow estimator, for ONNX Runtime (exported or on the fly) and
+    torch; a checkpoint that does not say keeps the defaults."""
+    monkeypatch.setenv("RT_SALIENCY_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    model = create_model(flow_maps=3, stage_widths=(8, 16)).eval()
+    trained = save_checkpoint(tmp_path / "trained.pt", model, extra={
+        "train_options": {"flow_method": "dis", "flow_preset": "medium"}})
+    plain = save_checkpoint(tmp_path / "plain.pt", model)
+    assert trained_flow(trained) == FlowConfig(method="dis", preset="medium")
+    assert trained_flow(plain) is None
+    assert main(["export", "--weights", str(trained), "-o", str(tmp_path / "g"),
+                 "--lookahead", "1"]) == 0
+    meta = read_metadata(tmp_path / "g" / "encoder.onnx")
+    assert graph_flow(meta) == FlowConfig(method="dis", preset="medium")
+    for kwargs in ({"engine_dir": tmp_path / "g"}, {"weights": trained}):
+        for backend in ("onnxruntime", "torch") if "weights" in kwargs else ("onnxruntime",):
+            with open_predictor(backend, lookahead=1, **kwargs) as predictor:
+                assert predictor.flow_config == FlowConfig(method="dis", preset="medium")
+    with open_predictor("onnxruntime", weights=plain, lookahead=1) as predictor:
+        assert predictor.flow_config is None
+    with open_predictor("onnxruntime", weights=trained, lookahead=1) as predictor:
+        daemon = Daemon(DaemonOptions(SourceOptions("synth://64x48?frames=4")),
+                        predictor=predictor)
+        with daemon:
+            daemon.run()
+        assert daemon.pipeline._flow.config.preset == "medium"

@@ -28,6 +28,7 @@ class LumaMotionPredictor:
 
     name = "test/luma-motion"
     input_size = (224, 224)
+    flow_config = None
 
     def __init__(self, flow_maps: int = 3, lookahead: int = 2, delay_s: float = 0.0,
                  fail_at: int | None = None, record: bool = True) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from rt_saliency.apps.parity import check_export, int8_report
-from rt_saliency.deploy.onnx_export import export_onnx
+from rt_saliency.deploy.onnx_export import export_onnx, trained_flow
 from rt_saliency.deploy.quantize import export_int8_encoder
 from rt_saliency.errors import ConfigError
 from rt_saliency.model import create_model
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
                           "and/or --calibration-images DIR")
     if args.calibration_frames < 1 or args.calibration_stills < 0:
         raise ConfigError("--calibration-frames must be >= 1 and --calibration-stills >= 0")
-    result = export_onnx(model, args.output, lookahead=args.lookahead, opset=args.opset)
+    result = export_onnx(model, args.output, lookahead=args.lookahead, opset=args.opset,
+                         flow=trained_flow(args.weights) if args.weights is not None else None)
     print(f"wrote {result.encoder_path} and {result.head_path} (model {result.model_hash[:12]})")
     if args.precision == "int8":
         int8 = export_int8_encoder(result, videos=args.calibration_video,

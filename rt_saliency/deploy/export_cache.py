@@ -25,7 +25,7 @@ import torch
 
 from rt_saliency import __version__
 from rt_saliency.artifacts import EXPORT_MANIFEST, file_sha256
-from rt_saliency.deploy.onnx_export import MIN_OPSET, export_onnx
+from rt_saliency.deploy.onnx_export import MIN_OPSET, export_onnx, trained_flow
 from rt_saliency.model.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,8 @@ def _entry_paths(entry: Path) -> tuple[Path, Path] | None:
 def _export(weights: Path, lookahead: int, out: Path) -> tuple[Path, Path]:
     model, _ = load_checkpoint(weights)
     log.info("exporting %s to ONNX for onnxruntime (lookahead %d)", weights, lookahead)
-    result = export_onnx(model.float().eval(), out, lookahead=lookahead)
+    result = export_onnx(model.float().eval(), out, lookahead=lookahead,
+                         flow=trained_flow(weights))
     return result.encoder_path, result.head_path
 
 

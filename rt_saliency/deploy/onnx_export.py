@@ -32,6 +32,8 @@ from rt_saliency.artifacts import (
     metadata_key,
 )
 from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, describe, graph_outputs, graph_specs
+from rt_saliency.flow import FlowConfig, flow_config_for
+from rt_saliency.model.checkpoint import read_checkpoint
 from rt_saliency.optional import import_optional
 from rt_saliency.spec import DEFAULT_LOOKAHEAD, TensorSpec
 
@@ -139,16 +141,45 @@ def _export_one(
     onnx.save(proto, str(path))
 
 
+def trained_flow(checkpoint: str | Path) -> FlowConfig | None:
+    """The flow settings a checkpoint was trained with (its training options' method and preset,
+    at the model's input size), or ``None`` when it does not say."""
+    data = read_checkpoint(checkpoint)
+    options = data.get("train_options") or {}
+    method, preset = options.get("flow_method"), options.get("flow_preset")
+    if method is None and preset is None:
+        return None
+    size = (data.get("config") or {}).get("input_size")
+    return flow_config_for(method, preset, tuple(size) if size else None)
+
+
+def flow_metadata(flow: FlowConfig) -> str:
+    """The ``rt_saliency.flow`` metadata value of a graph: the flow it must be served."""
+    return json.dumps({"method": flow.method, "preset": flow.preset, "size": list(flow.size)})
+
+
+def graph_flow(metadata: dict[str, str]) -> FlowConfig | None:
+    """The flow a graph's metadata names (:func:`flow_metadata`), or ``None``."""
+    text = metadata.get(metadata_key("flow"))
+    if not text:
+        return None
+    value = json.loads(text)
+    return flow_config_for(value.get("method"), value.get("preset"), value.get("size"))
+
+
 def export_onnx(
     model: nn.Module,
     out_dir: str | Path,
     *,
     lookahead: int = DEFAULT_LOOKAHEAD,
     opset: int = MIN_OPSET,
+    flow: FlowConfig | None = None,
 ) -> ExportResult:
     """Write ``encoder.onnx`` and ``head_w{L+1}.onnx`` (and ``export.json``) into ``out_dir``.
 
-    The model is exported in eval mode on its current device, float32, batch 1.
+    The model is exported in eval mode on its current device, float32, batch 1.  ``flow``: the
+    flow settings it was trained with, written into the graphs' metadata so the stream serves
+    the same (:func:`trained_flow` reads them from a checkpoint).
     """
     if opset < MIN_OPSET:
         raise ValueError(f"opset must be >= {MIN_OPSET}, got {opset}")
@@ -169,6 +200,8 @@ def export_onnx(
             metadata_key("lookahead"): str(lookahead),
             metadata_key("exporter"): EXPORTER,
         }
+        if flow is not None:
+            common[metadata_key("flow")] = flow_metadata(flow)
         result = ExportResult(
             encoder_path=out / encoder_filename(),
             head_path=out / head_filename(lookahead),

@@ -71,6 +71,8 @@ class PriorPredictor:
 
     name = "prior"
     lookahead = 0
+    #: no training: the stream's default flow settings at the input size
+    flow_config = None
 
     def __init__(self, config: PriorConfig | None = None,
                  input_size: tuple[int, int] = INPUT_SIZE) -> None:

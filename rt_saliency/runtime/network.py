@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from rt_saliency.errors import ConfigError, InputError
+from rt_saliency.flow import FlowConfig
 from rt_saliency.runtime.base import Runner
 from rt_saliency.spec import ENCODER_INPUTS, ENCODER_OUTPUTS, HEAD_INPUTS, HEAD_OUTPUTS
 
@@ -47,6 +48,7 @@ class NetworkPredictor:
         lookahead: int | None = None,
         *,
         name: str | None = None,
+        flow: FlowConfig | None = None,
     ) -> None:
         for runner, inputs, outputs, what in (
             (encoder, ENCODER_INPUTS, ENCODER_OUTPUTS, "encoder"),
@@ -75,6 +77,8 @@ class NetworkPredictor:
         self.input_size = (int(frame[2]), int(frame[3]))
         self.feature_shape = tuple(int(s) for s in window[2:])
         self.name = name or f"tpcmrnet/{encoder.backend}"
+        #: the flow the network was trained with (from its graphs' metadata); None: defaults
+        self.flow_config = flow
         self._h_shape = head.input_specs["h0"].shape
         self._c_shape = head.input_specs["c0"].shape
         self._device_state = callable(getattr(head, "infer_state", None))

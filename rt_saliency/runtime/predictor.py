@@ -17,6 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rt_saliency.flow import FlowConfig
+
 
 @runtime_checkable
 class StreamPredictor(Protocol):
@@ -30,6 +32,8 @@ class StreamPredictor(Protocol):
     lookahead: int
     #: (height, width) of the frames and flows ``encode`` takes
     input_size: tuple[int, int]
+    #: the flow settings it was trained with (``None``: the defaults at ``input_size``)
+    flow_config: FlowConfig | None
 
     def initial_state(self) -> Any:
         """The forward state before the first frame of a stream."""

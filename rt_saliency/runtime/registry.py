@@ -36,13 +36,14 @@ from rt_saliency.artifacts import (
     read_metadata,
 )
 from rt_saliency.deploy.export_cache import cached_onnx
-from rt_saliency.deploy.onnx_export import model_hash
+from rt_saliency.deploy.onnx_export import graph_flow, model_hash, trained_flow
 from rt_saliency.errors import (
     BackendUnavailableError,
     ConfigError,
     EngineMismatchError,
     InputNotFoundError,
 )
+from rt_saliency.flow import FlowConfig
 from rt_saliency.model import pretrained
 from rt_saliency.model.checkpoint import load_checkpoint
 from rt_saliency.optional import import_optional
@@ -82,9 +83,9 @@ def _need_files(paths: tuple[Path, Path], what: str, hint: str) -> None:
 
 
 def _network(encoder: Runner, head: Runner, lookahead: int, flow_maps: int | None,
-             name: str) -> StreamPredictor:
+             name: str, flow: FlowConfig | None = None) -> StreamPredictor:
     try:
-        predictor = NetworkPredictor(encoder, head, lookahead, name=name)
+        predictor = NetworkPredictor(encoder, head, lookahead, name=name, flow=flow)
         if flow_maps is not None and predictor.flow_maps != flow_maps:
             raise ConfigError(
                 f"the encoder graph takes S={predictor.flow_maps} flow maps, asked for {flow_maps}"
@@ -214,7 +215,7 @@ def open_predictor(
 
         pair = open_runner_pair("torch", load_model(weights), lookahead=lookahead,
                                 device=device or "cpu", threads=threads)
-        return _network(*pair, lookahead, flow_maps, "tpcmrnet/torch")
+        return _network(*pair, lookahead, flow_maps, "tpcmrnet/torch", trained_flow(weights))
 
     # onnxruntime, or auto without usable engines
     ort_options = {"device": _onnx_device(device), "threads": threads}
@@ -230,7 +231,8 @@ def open_predictor(
         with tempfile.TemporaryDirectory(prefix="rt-saliency-onnx-") as tmp:
             _, head = cached_onnx(weights, lookahead, Path(tmp))  # type: ignore[arg-type]
             pair = open_runner_pair("onnxruntime", (shipped_int8, head), **ort_options)
-        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime-int8")
+            flow = graph_flow(read_metadata(head))
+        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime-int8", flow)
     if precision == "int8":
         if engine_dir is None:
             raise ConfigError("precision int8 needs --engine-dir with the INT8 encoder: "
@@ -242,12 +244,14 @@ def open_predictor(
         _check_same_model(weights, read_metadata(graphs[0]).get(metadata_key("model_hash")),
                           graphs[0])
         pair = open_runner_pair("onnxruntime", graphs, **ort_options)
-        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime-int8")
+        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime-int8",
+                        graph_flow(read_metadata(graphs[1])))
     if engine_dir is not None and all(p.is_file() for p in onnx_paths(engine_dir, lookahead)):
         encoder_onnx = onnx_paths(engine_dir, lookahead)[0]
         _check_same_model(weights, read_metadata(encoder_onnx).get(metadata_key("model_hash")), encoder_onnx)
         pair = open_runner_pair("onnxruntime", onnx_paths(engine_dir, lookahead), **ort_options)
-        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime")
+        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime",
+                        graph_flow(read_metadata(encoder_onnx)))
     if weights is None:
         _need_files(
             onnx_paths(engine_dir or ".", lookahead),
@@ -260,4 +264,5 @@ def open_predictor(
         graphs = cached_onnx(weights, lookahead, Path(tmp))  # type: ignore[arg-type]
         # sessions hold the graphs in memory, so a scratch export can go when its folder does
         pair = open_runner_pair("onnxruntime", graphs, **ort_options)
-    return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime")
+        flow = graph_flow(read_metadata(graphs[0]))
+    return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime", flow)

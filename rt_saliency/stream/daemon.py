@@ -193,7 +193,7 @@ class Daemon:
         self.pipeline = Pipeline(
             source, predictor, sinks,
             flow=self._flow if self._flow is not None else FlowEstimator(
-                opts.flow or FlowConfig(size=predictor.input_size)),
+                opts.flow or predictor.flow_config or FlowConfig(size=predictor.input_size)),
             qp_factory=lambda frame_size: QPMapper(frame_size, qp),
             ring_size=opts.ring_size, ring_bytes=opts.ring_bytes, live=src.live, max_frames=opts.max_frames,
             keep_rgb=opts.keep_rgb or outputs.output is not None or outputs.preview is not None)

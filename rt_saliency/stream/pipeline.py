@@ -124,8 +124,9 @@ def default_qp(size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
 class Pipeline:
     """Runs a :class:`Source` through a :class:`StreamPredictor` into sinks, in threads.
 
-    ``flow``: a :class:`rt_saliency.flow.FlowEstimator` (default: the default
-    :class:`~rt_saliency.flow.FlowConfig` at the predictor's input size, as in training); its ``prepare`` (grey, resized) runs
+    ``flow``: a :class:`rt_saliency.flow.FlowEstimator` (default: the predictor's
+    ``flow_config``, the settings it was trained with, else the default
+    :class:`~rt_saliency.flow.FlowConfig` at its input size); its ``prepare`` (grey, resized) runs
     in the resize stage on the source frame, ``compute_prepared`` in the flow stage.  ``qp_factory``
     builds the per-stream QP mapping from the source size (default :func:`default_qp`).
     ``ring_size`` bounds the capture ring and, for files, every ring (live: the rings behind the
