@@ -683,3 +683,28 @@ def test_500_idle_metrics_connections_cost_a_bounded_number_of_threads() -> None
     check("metrics_500_idle_connections", result, 0)
     assert peak - base <= MAX_CONNECTIONS + 1, (base, peak)
     ROWS[-1]["message"] = f"(served) threads {base} -> {peak} with 500 idle connections"
+
+
+def test_a_mid_stream_size_change_ends_the_sized_outputs_cleanly(tmp_path: Path) -> None:
+    """Two MPEG-TS parts of different sizes back to back: with -o the stream ends before the
+    new size, and the encode and the NDJSON hold the same frames; NDJSON alone takes both."""
+    parts = []
+    for i, size in enumerate(("320x240", "640x360")):
+        part = tmp_path / f"{i}.ts"
+        _ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25", "-frames:v", "20",
+                "-c:v", "libx264", "-pix_fmt", "yuv420p", "-output_ts_offset", str(0.8 * i),
+                str(part))
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    maps, video = tmp_path / "maps.ndjson", tmp_path / "out.mp4"
+    result = run_cli(["-i", str(joined), "--backend", "prior", "-o", str(video), "--qp-out",
+                      str(maps)])
+    check("size_change_with_o", result, 2, r"changed size at frame 20 \(320x240 -> 640x360\)")
+    assert len(maps.read_text().splitlines()) == 20
+    assert _decoded_frames(video) == 20
+    alone = tmp_path / "alone.ndjson"
+    check("size_change_ndjson_only", run_cli(["-i", str(joined), "--backend", "prior",
+                                              "--qp-out", str(alone)]), 0)
+    grids = {(r["rows"], r["cols"]) for r in map(json.loads, alone.read_text().splitlines())}
+    assert len(alone.read_text().splitlines()) == 40 and grids == {(15, 20), (23, 40)}

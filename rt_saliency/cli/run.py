@@ -23,6 +23,7 @@ from rt_saliency.encode.mux import FORMATS
 from rt_saliency.errors import (
     ConfigError,
     DrainTimeoutError,
+    InputError,
     OutputError,
     PipelineError,
     RtSaliencyError,
@@ -31,6 +32,7 @@ from rt_saliency.qp import QPConfig
 from rt_saliency.runtime.registry import BACKENDS, PRECISIONS
 from rt_saliency.spec import DEFAULT_FLOW_MAPS, DEFAULT_LOOKAHEAD
 from rt_saliency.stream.daemon import (
+    FIXED_SIZE_MAP_FORMATS,
     Daemon,
     DaemonOptions,
     OutputOptions,
@@ -251,6 +253,13 @@ def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[An
                 exc.exit_code = cause.exit_code  # a bad input found mid-stream is still exit 2
             raise
         shutdown.finished()
+    change = daemon.pipeline.size_change
+    if change is not None:  # the outputs are closed, whole, with the frames before it
+        index, (w0, h0), (w1, h1) = change
+        raise InputError(f"the input changed size at frame {index} ({w0}x{h0} -> {w1}x{h1}); "
+                          f"-o, --preview and {'/'.join(FIXED_SIZE_MAP_FORMATS)} map files hold one "
+                          f"size, so they end with frame {index - 1} (run again per size, or "
+                          "use --qp-out with NDJSON alone)")
     return not shutdown.timed_out
 
 

@@ -73,6 +73,10 @@ class PredictorOptions:
     precision: str | None = None
 
 
+#: map files whose grid is the first frame's for the whole file
+FIXED_SIZE_MAP_FORMATS: tuple[str, ...] = ("kvazaar", "svtav1")
+
+
 @dataclass(frozen=True)
 class OutputOptions:
     """The daemon's own outputs; ``None`` leaves one out."""
@@ -196,7 +200,11 @@ class Daemon:
                 opts.flow or predictor.flow_config or FlowConfig(size=predictor.input_size)),
             qp_factory=lambda frame_size: QPMapper(frame_size, qp),
             ring_size=opts.ring_size, ring_bytes=opts.ring_bytes, live=src.live, max_frames=opts.max_frames,
-            keep_rgb=opts.keep_rgb or outputs.output is not None or outputs.preview is not None)
+            keep_rgb=opts.keep_rgb or outputs.output is not None or outputs.preview is not None,
+            # an encode, a preview and the grid-sized map files hold one frame size
+            fixed_size=(outputs.output is not None or outputs.preview is not None
+                        or (outputs.qp_out is not None
+                            and outputs.qp_format in FIXED_SIZE_MAP_FORMATS)))
         self.stats = self.pipeline.stats
         if opts.metrics_port is not None:  # after the outputs: a busy port discards their temp files
             self.metrics = stack.enter_context(

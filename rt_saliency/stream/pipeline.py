@@ -132,7 +132,9 @@ class Pipeline:
     ``ring_size`` bounds the capture ring and, for files, every ring (live: the rings behind the
     capture ring hold 2), ``ring_bytes`` the bytes of frames in each ring (``None``: count
     only); ``max_frames`` stops reading after that many frames.
-    ``keep_rgb`` passes source frames to the sinks (for an encoder sink).  After a failure the
+    ``keep_rgb`` passes source frames to the sinks (for an encoder sink); ``fixed_size`` ends
+    the stream before the first frame of another size (``size_change`` says where), for sinks
+    that hold one size.  After a failure the
     threads get ``abort_grace_s`` to stop before :meth:`run` raises without them.
     """
 
@@ -149,6 +151,7 @@ class Pipeline:
         live: bool | None = None,
         max_frames: int | None = None,
         keep_rgb: bool = False,
+        fixed_size: bool = False,
         abort_grace_s: float = 5.0,
     ) -> None:
         self.source = source
@@ -164,6 +167,10 @@ class Pipeline:
         self._qp_factory = qp_factory or default_qp
         self.live = source.info.live if live is None else live
         self.max_frames = max_frames
+        #: stop reading at the first frame of another size (sinks that hold one size: -o)
+        self.fixed_size = fixed_size
+        #: (index, (w, h) before, (w, h) after) when ``fixed_size`` ended the stream early
+        self.size_change: tuple[int, tuple[int, int], tuple[int, int]] | None = None
         self.keep_rgb = keep_rgb
         self._abort = threading.Event()
         # Live: only the capture ring (source -> resize) drops; the rings behind it are kept
@@ -259,12 +266,19 @@ class Pipeline:
     def _run_source(self) -> None:
         out = self.rings["resize"]
         count = 0
+        first: tuple[int, int] | None = None
         frames = self.source.frames()
         while self.max_frames is None or count < self.max_frames:
             started = time.monotonic()
             frame = next(frames, None)
             if frame is None:
                 break
+            size = (frame.width, frame.height)
+            if self.fixed_size and first is not None and size != first:
+                # the frames so far end the stream: every output stays whole and consistent
+                self.size_change = (count, first, size)
+                break
+            first = first or size
             self._timed("source", started)
             count += 1
             self.stats.frames_in = count
