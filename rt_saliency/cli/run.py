@@ -100,6 +100,9 @@ def register(subparsers: Any) -> None:
     src.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
                      help="drop the oldest frames under overload (default: on for RTSP and "
                      "cameras, off for files and pipes, which never drop)")
+    src.add_argument("--realtime", action="store_true",
+                     help="read a file or pipe at its own frame rate (as ffmpeg -re) but never "
+                     "drop: the service latency a live source of that rate would see")
     src.add_argument("--max-frames", type=_positive_int, default=None,
                      help="stop after reading N frames")
     src.add_argument("--open-timeout", type=_seconds, default=5.0, help="RTSP open timeout (s)")
@@ -211,7 +214,8 @@ def daemon_options(args: argparse.Namespace, size: tuple[int, int] | None,
     return DaemonOptions(
         source=SourceOptions(
             args.input, input_format=args.input_format, size=size, pix_fmt=args.pix_fmt,
-            fps=args.fps, live=args.live, open_timeout=args.open_timeout,
+            fps=args.fps, live=args.live, realtime=args.realtime,
+            open_timeout=args.open_timeout,
             read_timeout=args.read_timeout, reconnect_timeout=args.reconnect_timeout),
         predictor=PredictorOptions(
             args.backend, weights=args.weights, engine_dir=args.engine_dir,

@@ -52,6 +52,8 @@ class SourceOptions:
     fps: float | None = None
     #: None: the source's own policy (cameras live, files lossless)
     live: bool | None = None
+    #: a file read at its own frame rate, nothing dropped (service latency of recorded input)
+    realtime: bool = False
     open_timeout: float = 5.0
     read_timeout: float = 5.0
     reconnect_timeout: float = 30.0
@@ -164,7 +166,8 @@ class Daemon:
         source = self.source = stack.enter_context(open_source(
             src.input, input_format=src.input_format, size=src.size, pix_fmt=src.pix_fmt,
             fps=src.fps, live=src.live, open_timeout=src.open_timeout,
-            read_timeout=src.read_timeout, reconnect_timeout=src.reconnect_timeout))
+            read_timeout=src.read_timeout, reconnect_timeout=src.reconnect_timeout,
+            realtime=src.realtime))
         info = source.info
         log.info("input %s: %dx%d, %s fps, %s", info.name, info.width, info.height,
                  f"{info.fps:g}" if info.fps else "unknown", "live" if info.live else "lossless")

@@ -187,7 +187,7 @@ class Pipeline:
         self.stats = StreamStats(
             flow_maps=self.flow_maps, lookahead=self.lookahead, fps=source.info.fps,
             backend=str(predictor.name), source=source.info.name, live=self.live,
-            counters=source.counters, rings=self.rings)
+            counters=source.counters, rings=self.rings, paced=self.live or source.pace)
         self._error: tuple[str, BaseException] | None = None
         self._error_lock = threading.Lock()
         self._threads: list[threading.Thread] = []

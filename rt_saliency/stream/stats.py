@@ -72,9 +72,12 @@ class StreamStats:
 
     def __init__(self, *, flow_maps: int, lookahead: int, fps: float | None, backend: str,
                  source: str, live: bool, counters: Callable[[], Mapping[str, int]] | None = None,
-                 rings: Mapping[str, RingBuffer] | None = None) -> None:
+                 rings: Mapping[str, RingBuffer] | None = None,
+                 paced: bool | None = None) -> None:
         """``counters``: the source's event counters (``Source.counters``), read at each
-        snapshot; ``rings``: the pipeline's ring buffers, whose depths the snapshot reports."""
+        snapshot; ``rings``: the pipeline's ring buffers, whose depths the snapshot reports;
+        ``paced``: frames arrive at their own rate (default: when ``live``; a recorded input
+        read with ``--realtime`` is paced without being live)."""
         self._lock = threading.Lock()
         self.flow_maps = flow_maps
         self.lookahead = lookahead
@@ -82,6 +85,7 @@ class StreamStats:
         self.backend = backend
         self.source = source
         self.live = live
+        self.paced = live if paced is None else paced
         self.stages: dict[str, Series] = {}
         self.rings: dict[str, RingBuffer] = dict(rings or {})
         self._counters = counters or dict
@@ -118,7 +122,7 @@ class StreamStats:
                     self.queueing.add(max(latency_s - service_s, 0.0))
 
     def _service_latency(self) -> dict[str, Any]:
-        if self.live:
+        if self.paced:
             return {**self.latency.summary(), "measured_as":
                     "paced run: window complete to map emitted (queueing included)"}
         return {**self.service.summary(), "measured_as":
@@ -138,6 +142,7 @@ class StreamStats:
             return {
                 "source": self.source,
                 "live": self.live,
+                "paced": self.paced,
                 "backend": self.backend,
                 "flow_maps": self.flow_maps,
                 "lookahead": self.lookahead,

@@ -36,12 +36,15 @@ def open_source(
     read_timeout: float = 5.0,
     reconnect_timeout: float = 30.0,
     stdin: BinaryIO | None = None,
+    realtime: bool = False,
 ) -> Source:
     """Open ``spec`` as a source: a path, ``rtsp://...``, ``/dev/videoN``, ``-`` or ``synth://``.
 
     ``live`` overrides the default policy (RTSP/V4L2/paced synth are live, files and pipes not);
     it decides whether overload drops frames, and a file or pipe forced live is read at its own
-    frame rate (like ``ffmpeg -re``), so it behaves like a camera.  Raises :class:`InputNotFoundError`,
+    frame rate (like ``ffmpeg -re``), so it behaves like a camera.  ``realtime`` paces a file or
+    pipe the same way but keeps its lossless policy (nothing dropped): a recorded input timed as
+    a live one would be.  Raises :class:`InputNotFoundError`,
     :class:`InputError`, :class:`ConfigError` (the caller's mistakes) or :class:`SourceError`.
     """
     if not spec:
@@ -49,6 +52,7 @@ def open_source(
     register_url(spec)  # its secrets are masked in every later log line and error
     # a recorded input forced live is played at its own pace, like a camera
     recorded_live = bool(live)
+    paced = recorded_live or realtime
     if spec == "-":
         pipe = stdin if stdin is not None else sys.stdin.buffer
         if input_format == "rawvideo":
@@ -61,7 +65,7 @@ def open_source(
         if input_format is None:
             return probe_stdin(pipe, live=recorded_live)
         return PyAVSource(pipe, name="stdin", input_format=input_format, live=recorded_live,
-                          pace=recorded_live)
+                          pace=paced)
     if spec.startswith("synth://"):
         return SynthSource(spec, live=live)
     camera_live = True if live is None else live
@@ -87,4 +91,4 @@ def open_source(
         if fps:
             options["framerate"] = f"{fps:g}"
     return PyAVSource(str(path), name=spec, input_format=input_format, options=options,
-                      live=recorded_live, pace=recorded_live)
+                      live=recorded_live, pace=paced)
