@@ -27,6 +27,7 @@ from rt_saliency.qp import (
     read_ndjson,
     read_svtav1_roi,
 )
+from rt_saliency.qp.mapping import BASE_SHARES
 
 
 def test_grid_shape_is_ceil_of_source_size() -> None:
@@ -207,3 +208,12 @@ def test_svtav1_roi_pools_to_superblocks(tmp_path) -> None:
     maps = read_svtav1_roi(path, (128, 192))
     np.testing.assert_array_equal(maps[0], [[-8, 0, 0], [0, 0, 4]])
     assert set(maps) == {0, 5} and not maps[5].any()
+
+
+def test_the_rate_constant_follows_the_codec_unless_set() -> None:
+    assert QPConfig().base_share is None
+    assert QPConfig().for_codec("hevc").base_share == BASE_SHARES["hevc"] == 0.8
+    assert QPConfig().for_codec("h264").base_share == 2.0
+    assert QPConfig(base_share=1.3).for_codec("hevc").base_share == 1.3
+    with pytest.raises(ConfigError):
+        QPConfig(base_share=0.0)

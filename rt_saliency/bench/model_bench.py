@@ -136,6 +136,36 @@ def time_backend(
     return out
 
 
+def _base_row(name: str, model: Any, cost: dict[str, Any], lookahead: int, threads: int,
+              floor_macs_per_s: float | None) -> dict[str, Any]:
+    """What every model row says about the network: size, cost and its time at the floor."""
+    base = {"section": "model", "name": name, "params": cost["params"], "macs": cost["macs"],
+            "flow_maps": int(model.config.flow_maps), "lookahead": lookahead, "threads": threads,
+            **{k: v for k, v in cost.items() if k not in ("params", "macs")}}
+    if cost["macs"] and floor_macs_per_s:
+        base["floor_ms"] = cost["macs"] / floor_macs_per_s * 1e3
+    return base
+
+
+def _timed_row(base: dict[str, Any], cost: dict[str, Any], timings: dict[str, Any],
+               floor_macs_per_s: float | None, **fields: Any) -> dict[str, Any]:
+    """A model row from the encoder and head timings: a map's time (encoder + head), the 41 ms
+    verdict and, with a floor rate, how far the map and each graph are from the floor."""
+    frame_p50 = timings["encoder"]["p50_ms"] + timings["head"]["p50_ms"]
+    row = dict(base, **fields, encoder=timings["encoder"], head=timings["head"],
+               frame_p50_ms=frame_p50,
+               frame_p99_ms=timings["encoder"]["p99_ms"] + timings["head"]["p99_ms"],
+               under_41ms=bool(frame_p50 <= BUDGET_MS), under_41ms_rule=RULE_MODEL)
+    if cost["macs"] and floor_macs_per_s:
+        row["floor_ratio"] = floor_ratio(frame_p50 / 1e3, cost["macs"], floor_macs_per_s)
+        # per graph: which of the two is further from what the hardware can do
+        for graph, macs in (("encoder", cost["macs_encoder"]), ("head", cost["macs_head_window"])):
+            if macs:
+                row[f"{graph}_floor_ratio"] = floor_ratio(
+                    timings[graph]["p50_ms"] / 1e3, macs, floor_macs_per_s)
+    return row
+
+
 def bench_models(
     *,
     variants: Sequence[str] | None = None,
@@ -164,18 +194,7 @@ def bench_models(
         torch.manual_seed(0)
         model = create_model(name, **(overrides or {})).eval()
         cost = model_cost(model, lookahead)
-        base = {
-            "section": "model",
-            "name": name,
-            "params": cost["params"],
-            "macs": cost["macs"],
-            "flow_maps": int(model.config.flow_maps),
-            "lookahead": lookahead,
-            "threads": threads,
-            **{k: v for k, v in cost.items() if k not in ("params", "macs")},
-        }
-        if cost["macs"] and floor_macs_per_s:
-            base["floor_ms"] = cost["macs"] / floor_macs_per_s * 1e3
+        base = _base_row(name, model, cost, lookahead, threads, floor_macs_per_s)
         for backend in backends if name in timed else ():
             gpu_backend = backend.startswith("tensorrt") or backend.endswith("-cuda")
             device = "cuda" if gpu_backend else "cpu"
@@ -192,21 +211,8 @@ def bench_models(
                                 "reason": f"{name}/{backend} failed: {type(exc).__name__}: {exc}"})
                 log.error("model bench: %s/%s failed: %s", name, backend, exc)
                 continue
-            frame_p50 = t["encoder"]["p50_ms"] + t["head"]["p50_ms"]
-            frame_p99 = t["encoder"]["p99_ms"] + t["head"]["p99_ms"]
-            row = dict(base, backend=backend, device=device, timer=t["timer"],
-                       encoder=t["encoder"], head=t["head"],
-                       frame_p50_ms=frame_p50, frame_p99_ms=frame_p99,
-                       under_41ms=bool(frame_p50 <= BUDGET_MS), under_41ms_rule=RULE_MODEL)
-            if cost["macs"] and floor_macs_per_s:
-                row["floor_ratio"] = floor_ratio(frame_p50 / 1e3, cost["macs"], floor_macs_per_s)
-                # per graph: which of the two is further from what the hardware can do
-                for graph, macs in (("encoder", cost["macs_encoder"]),
-                                    ("head", cost["macs_head_window"])):
-                    if macs:
-                        row[f"{graph}_floor_ratio"] = floor_ratio(
-                            t[graph]["p50_ms"] / 1e3, macs, floor_macs_per_s)
-            rows.append(row)
+            rows.append(_timed_row(base, cost, t, floor_macs_per_s, backend=backend,
+                                   device=device, timer=t["timer"]))
         if name not in {r["name"] for r in rows}:
             # cost-only row (not timed): under_41ms judged at the floor, i.e. "could it ever"
             fl = base.get("floor_ms")
@@ -247,25 +253,9 @@ def bench_shipped(
                                           ("head", predictor.head_runner, head_in)):
                 call: Callable[[], Any] = lambda r=runner, x=inputs: r.infer(x)  # noqa: E731
                 out[graph] = summarize(time_calls(call, warmup=warmup, iters=iters))
-        frame_p50 = out["encoder"]["p50_ms"] + out["head"]["p50_ms"]
-        row = {
-            "section": "model", "name": f"{pretrained.DEFAULT_PRETRAINED} (shipped)",
-            "params": cost["params"], "macs": cost["macs"],
-            "flow_maps": int(model.config.flow_maps), "lookahead": lookahead,
-            "threads": threads, "backend": predictor.name.split("/", 1)[1], "device": "cpu",
-            "timer": "perf_counter", "encoder": out["encoder"], "head": out["head"],
-            "frame_p50_ms": frame_p50,
-            "frame_p99_ms": out["encoder"]["p99_ms"] + out["head"]["p99_ms"],
-            "under_41ms": bool(frame_p50 <= BUDGET_MS), "under_41ms_rule": RULE_MODEL,
-            **{k: v for k, v in cost.items() if k not in ("params", "macs")},
-        }
-        if cost["macs"] and floor_macs_per_s:
-            row["floor_ms"] = cost["macs"] / floor_macs_per_s * 1e3
-            row["floor_ratio"] = floor_ratio(frame_p50 / 1e3, cost["macs"], floor_macs_per_s)
-            for graph, macs in (("encoder", cost["macs_encoder"]),
-                                ("head", cost["macs_head_window"])):
-                if macs:
-                    row[f"{graph}_floor_ratio"] = floor_ratio(
-                        out[graph]["p50_ms"] / 1e3, macs, floor_macs_per_s)
-        rows.append(row)
+        base = _base_row(f"{pretrained.DEFAULT_PRETRAINED} (shipped)", model, cost, lookahead,
+                         threads, floor_macs_per_s)
+        rows.append(_timed_row(base, cost, out, floor_macs_per_s,
+                               backend=predictor.name.split("/", 1)[1], device="cpu",
+                               timer="perf_counter"))
     return rows, skipped

@@ -136,7 +136,8 @@ def _section(name: str, results: dict[str, Any], fn: Callable[[], Any]) -> Any:
         log.error("section %s failed: %s", name, exc)
         return None
     finally:
-        results["meta"]["section_seconds"][name] = round(time.monotonic() - started, 1)
+        seconds = results["meta"]["section_seconds"]  # a section may run in parts: they add up
+        seconds[name] = round(seconds.get(name, 0.0) + time.monotonic() - started, 1)
     return value
 
 
@@ -156,7 +157,8 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
             "machine": machine_info(),
             "config": _jsonable(asdict(config)),
             "section_seconds": {},
-            "weights": "random init (timings do not depend on weight values)",
+            "weights": "random init (timings do not depend on weight values), except the "
+                       "rows named '(shipped)': the trained weights as the stream serves them",
         },
         "floor": {},
         "paper": PAPER_ROW,

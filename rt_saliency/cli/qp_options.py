@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from rt_saliency.qp.mapping import BASE_SHARES, CENTRES, MODES, QPConfig
+from rt_saliency.qp.mapping import CENTRES, MODES, QPConfig
 
 _DEFAULT = QPConfig()
 
@@ -50,10 +50,8 @@ def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> 
 
 
 def qp_config_from_args(args: argparse.Namespace) -> QPConfig:
-    """The :class:`QPConfig` the options describe (ConfigError if bad), with the rate
-    centring's constant of the chosen ``--codec``."""
+    """The :class:`QPConfig` the options describe (ConfigError if bad)."""
     return QPConfig(block=getattr(args, "block", _DEFAULT.block), mode=args.qp_mode,
                     strength=args.qp_strength, qp_min=args.qp_range[0], qp_max=args.qp_range[1],
                     centre=args.qp_centre, floor=args.qp_floor,
-                    temporal_alpha=args.qp_temporal_alpha, aq_strength=args.qp_aq_strength,
-                    base_share=BASE_SHARES[getattr(args, "codec", "h264")])
+                    temporal_alpha=args.qp_temporal_alpha, aq_strength=args.qp_aq_strength)

@@ -8,7 +8,7 @@ and vectorised except :class:`QPMapper`, which adds temporal smoothing across fr
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -51,8 +51,9 @@ class QPConfig:
     ``temporal_alpha`` is used by :class:`QPMapper` only: the weight of the
     previous frame's offsets in an exponential moving average (0 = no smoothing).
 
-    ``base_share``: the rate centring's bit-share constant (:func:`block_activity`), by codec
-    in :data:`BASE_SHARES`.
+    ``base_share``: the rate centring's bit-share constant (:func:`block_activity`); ``None``:
+    the codec's from :data:`BASE_SHARES`, resolved by :meth:`for_codec` where the encoder is
+    known (the daemon, ``compare``), x264's where it is not.
 
     ``aq_strength``: the encoder's variance-AQ strength under a map that is not flat, when the
     user sets none (``None``, the default: the codec's own, which keeps the bits of a flat map
@@ -71,7 +72,7 @@ class QPConfig:
     floor: float = 0.02
     temporal_alpha: float = 0.0
     aq_strength: float | None = None
-    base_share: float = BASE_SHARE
+    base_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.block not in (8, 16, 32, 64):
@@ -91,8 +92,16 @@ class QPConfig:
         if self.aq_strength is not None and not (math.isfinite(self.aq_strength)
                                                  and self.aq_strength > 0):
             raise ConfigError(f"aq_strength must be > 0 (or None), got {self.aq_strength}")
-        if not (math.isfinite(self.base_share) and self.base_share > 0):
-            raise ConfigError(f"base_share must be > 0, got {self.base_share}")
+        if self.base_share is not None and not (math.isfinite(self.base_share)
+                                                and self.base_share > 0):
+            raise ConfigError(f"base_share must be > 0 (or None), got {self.base_share}")
+
+    def for_codec(self, codec: str) -> QPConfig:
+        """This mapping for an encode with ``codec`` (``h264``/``hevc``): the codec's rate
+        centring constant unless one was set."""
+        if self.base_share is not None:
+            return self
+        return replace(self, base_share=BASE_SHARES.get(codec, BASE_SHARE))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -271,7 +280,8 @@ class QPMapper:
         activity = None
         if image is not None and self.config.centre == "rate":
             activity = block_activity(image, self._previous_image, self.frame_size,
-                                      self.config.block, self.config.base_share)
+                                      self.config.block,
+                                      self.config.base_share or BASE_SHARE)
         self._previous_image = None if image is None else np.asarray(image, np.float32)
         offsets = offsets_from_saliency(pooled, self.config, activity)
         alpha = self.config.temporal_alpha

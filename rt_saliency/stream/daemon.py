@@ -195,7 +195,7 @@ class Daemon:
             else:
                 stack.callback(sink.close)
             sinks.append(sink)
-        qp = opts.qp
+        qp = opts.qp.for_codec(opts.outputs.codec)
         outputs = opts.outputs
         self.pipeline = Pipeline(
             source, predictor, sinks,

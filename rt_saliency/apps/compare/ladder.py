@@ -83,6 +83,11 @@ class CompareConfig:
                               "h264): CRF is one pass already")
 
     @property
+    def map_qp(self) -> QPConfig:
+        """The QP mapping with the encoder's codec resolved (:meth:`QPConfig.for_codec`)."""
+        return self.qp.for_codec(FFMPEG_ENCODERS[self.encoder.codec][1])
+
+    @property
     def rate_key(self) -> str:
         return "bitrate_kbps" if self.bitrates is not None else "crf"
 
@@ -246,7 +251,7 @@ def run_ladder(samples: Sequence[Sample], fps: Fraction, config: CompareConfig,
         raise InputError("every sample of a ladder must have one size")
     frames = [f for s in samples for f in s.frames]
     methods = list(samples[0].maps)
-    offsets = [s.offsets(config.qp) for s in samples]
+    offsets = [s.offsets(config.map_qp) for s in samples]
     fmt = FFMPEG_ENCODERS[config.encoder.codec][1]
     points = []
     for value in config.ladder:
@@ -260,7 +265,7 @@ def run_ladder(samples: Sequence[Sample], fps: Fraction, config: CompareConfig,
                 data = encode_ffmpeg(frames, size, fps, rung, what, config.ffmpeg, config.passes)
             else:
                 grids = [g for o in offsets for g in o[what]]
-                data = encode_ours(frames, size, fps, under_map(rung, config.qp), grids,
+                data = encode_ours(frames, size, fps, under_map(rung, config.map_qp), grids,
                                    config.passes)
             decoded = [y for y, _ in decoded_luma(data, format=fmt)]
             row = score(samples, decoded, len(data), fps)
