@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         status = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/test_faults.py",
                                  *pytest_args], cwd=REPO, env=env).returncode
         rows = json.loads(table.read_text()) if table.exists() else []
-    print(f"\n| case | exit | message |\n|---|---|---|")
+    print("\n| case | exit | message |\n|---|---|---|")
     for row in rows:
         message = row["message"].replace("|", "\\|")
         print(f"| {row['case']} | {row['exit']} | {message} |")

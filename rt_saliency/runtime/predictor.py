@@ -50,3 +50,19 @@ class StreamPredictor(Protocol):
 
     def close(self) -> None:
         """Release backend resources."""
+
+
+def warm_up(predictor: StreamPredictor, runs: int = 2) -> None:
+    """Run ``runs`` windows of zeros through ``encode`` and ``head``.
+
+    A backend's first calls allocate buffers and pick kernels (tens to hundreds of ms in ONNX
+    Runtime); done before a live source opens, that cost is not paid by the first frames of the
+    stream, which would otherwise queue up and be dropped.
+    """
+    height, width = predictor.input_size
+    frame = np.zeros((3, height, width), np.float32)
+    flows = np.zeros((2 * predictor.flow_maps, height, width), np.float32)
+    for _ in range(runs):
+        features = predictor.encode(frame, flows)
+        window = np.stack([features] * (predictor.lookahead + 1))
+        predictor.head(window, predictor.initial_state())

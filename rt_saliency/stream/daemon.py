@@ -23,7 +23,7 @@ from types import TracebackType
 from rt_saliency.encode import EncoderConfig
 from rt_saliency.flow import FlowConfig, FlowEstimator
 from rt_saliency.qp import QPConfig, QPMapper
-from rt_saliency.runtime.predictor import StreamPredictor
+from rt_saliency.runtime.predictor import StreamPredictor, warm_up
 from rt_saliency.runtime.registry import open_predictor
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
 from rt_saliency.stream.frames import StreamInfo
@@ -163,14 +163,8 @@ class Daemon:
     def _open(self) -> None:
         opts, stack = self.options, self._stack
         src = opts.source
-        source = self.source = stack.enter_context(open_source(
-            src.input, input_format=src.input_format, size=src.size, pix_fmt=src.pix_fmt,
-            fps=src.fps, live=src.live, open_timeout=src.open_timeout,
-            read_timeout=src.read_timeout, reconnect_timeout=src.reconnect_timeout,
-            realtime=src.realtime))
-        info = source.info
-        log.info("input %s: %dx%d, %s fps, %s", info.name, info.width, info.height,
-                 f"{info.fps:g}" if info.fps else "unknown", "live" if info.live else "lossless")
+        # the predictor opens and warms up first: a live source opened before would queue frames
+        # (and drop them) while the model loads
         predictor = self._given_predictor
         if predictor is None:
             p = opts.predictor
@@ -179,9 +173,18 @@ class Daemon:
                                        threads=p.threads, prior_faces=p.prior_faces,
                                        precision=p.precision)
             stack.callback(predictor.close)
+            warm_up(predictor)
             if p.flow_maps not in (None, predictor.flow_maps) or predictor.lookahead != p.lookahead:
                 log.info("backend %s runs with S=%d flow maps and lookahead L=%d",
                          predictor.name, predictor.flow_maps, predictor.lookahead)
+        source = self.source = stack.enter_context(open_source(
+            src.input, input_format=src.input_format, size=src.size, pix_fmt=src.pix_fmt,
+            fps=src.fps, live=src.live, open_timeout=src.open_timeout,
+            read_timeout=src.read_timeout, reconnect_timeout=src.reconnect_timeout,
+            realtime=src.realtime))
+        info = source.info
+        log.info("input %s: %dx%d, %s fps, %s", info.name, info.width, info.height,
+                 f"{info.fps:g}" if info.fps else "unknown", "live" if info.live else "lossless")
         self.predictor = predictor
         # the outputs open last; each is finished on success, an earlier file kept on failure
         sinks: list[Sink] = []

@@ -13,6 +13,12 @@ from rt_saliency.stream.sources.pyav import PyAVSource, _import_av
 
 log = logging.getLogger(__name__)
 
+#: how much of the stream FFmpeg reads to learn its parameters when the stream opens.  Frames read
+#: then are handed over in one burst; FFmpeg's default (5 s, about 1 s in practice) made a burst
+#: of ~28 frames that overflowed the rings and was dropped.  0.2 s is still enough for the size
+#: and rate of H.264/HEVC over RTSP (SDP and SPS carry them).
+PROBE_US = 200_000
+
 
 class RtspSource(PyAVSource):
     """An RTSP stream over TCP with open/read timeouts and reconnection with exponential backoff.
@@ -47,7 +53,7 @@ class RtspSource(PyAVSource):
             url,
             name=redact_url(url),
             live=live,
-            options={"rtsp_transport": "tcp"},
+            options={"rtsp_transport": "tcp", "analyzeduration": str(PROBE_US)},
             timeout=(open_timeout, read_timeout),
         )
 
