@@ -17,6 +17,7 @@ from rt_saliency.deploy.engine import build_engine, runtime_info  # noqa: E402
 from rt_saliency.deploy.graphs import random_inputs  # noqa: E402
 from rt_saliency.deploy.onnx_export import export_onnx  # noqa: E402
 from rt_saliency.errors import EngineMismatchError  # noqa: E402
+from rt_saliency.flow import FlowConfig  # noqa: E402
 from rt_saliency.model import create_model  # noqa: E402
 from rt_saliency.runtime.compare import compare_outputs  # noqa: E402
 from rt_saliency.runtime.onnx_runner import OnnxRunner  # noqa: E402
@@ -26,11 +27,15 @@ from rt_saliency.runtime.tensorrt_runner import TensorRTRunner  # noqa: E402
 pytestmark = pytest.mark.gpu
 
 
+#: a flow that is not the stream's default, as a checkpoint trained with it would name
+TRAINED_FLOW = FlowConfig(method="farneback", preset="fast")
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("trt")
-    result = export_onnx(create_model().eval(), root, lookahead=2)
+    result = export_onnx(create_model().eval(), root, lookahead=2, flow=TRAINED_FLOW)
     for onnx_path in (result.encoder_path, result.head_path):
         for precision in ("fp32", "fp16"):
             build_engine(onnx_path, root / f"{onnx_path.stem}.{precision}.plan", precision=precision,
@@ -65,6 +70,13 @@ def test_sidecar_records_this_machine_and_refuses_a_mismatch(built: Path) -> Non
     sidecar_path(copy).write_text(json.dumps(sidecar))
     with pytest.raises(EngineMismatchError, match="build-engine"):
         TensorRTRunner(copy)
+
+
+def test_an_engine_is_served_the_flow_its_graph_was_trained_with(built: Path) -> None:
+    sidecar = json.loads(sidecar_path(built / "head_w3.fp32.plan").read_text())
+    assert json.loads(sidecar["graph_metadata"]["rt_saliency.flow"])["method"] == "farneback"
+    with open_predictor("tensorrt", engine_dir=built, lookahead=2) as predictor:
+        assert predictor.flow_config == TRAINED_FLOW
 
 
 def test_auto_picks_tensorrt(built: Path) -> None:

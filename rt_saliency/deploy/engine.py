@@ -29,6 +29,7 @@ from typing import Any
 
 from rt_saliency import __version__
 from rt_saliency.artifacts import (
+    METADATA_PREFIX,
     SIDECAR_FORMAT,
     file_sha256,
     metadata_key,
@@ -275,6 +276,9 @@ def build_engine(
         "model_hash": meta.get(metadata_key("model_hash")),
         "graph": meta.get(metadata_key("graph")),
         "lookahead": meta.get(metadata_key("lookahead")),
+        # the graph's own metadata (the flow it must be served, ...): the runtime reads the
+        # engine's, as it reads the graph's
+        "graph_metadata": {k: v for k, v in meta.items() if k.startswith(METADATA_PREFIX)},
         "rt_saliency_version": __version__,
         "build_seconds": round(seconds, 2),
         "workspace_mib": workspace_mib,

@@ -118,6 +118,11 @@ def _check_same_model(weights: str | Path | None, exported_hash: str | None, whe
         )
 
 
+def _engine_flow(plan: Path) -> FlowConfig | None:
+    """The flow an engine must be served: its graph's, recorded in the engine's sidecar."""
+    return graph_flow(load_sidecar(plan).get("graph_metadata") or {})
+
+
 def _open_prior(flow_maps: int | None, lookahead: int, faces: bool = True) -> StreamPredictor:
     """The training-free prior.  It looks at F^t only and needs no lookahead, so by default it
     stacks one flow map (no algorithmic delay); an explicit S only widens its window.  ``faces``
@@ -192,7 +197,8 @@ def open_predictor(
             _need_files(plans, "TensorRT engines", f"build them: rt-saliency build-engine {engine_dir}")
             if weights is not None:
                 _check_same_model(weights, load_sidecar(plans[0]).get("model_hash"), plans[0])
-            return _network(*open_runner_pair("tensorrt", plans), lookahead, flow_maps, "tpcmrnet/tensorrt")
+            return _network(*open_runner_pair("tensorrt", plans), lookahead, flow_maps,
+                            "tpcmrnet/tensorrt", _engine_flow(plans[0]))
         if all(p.is_file() for p in plans):
             try:
                 _check_same_model(weights, load_sidecar(plans[0]).get("model_hash"), plans[0])
@@ -203,7 +209,8 @@ def open_predictor(
             except (BackendUnavailableError, EngineMismatchError) as exc:
                 log.warning("TensorRT engines not used (%s); falling back to ONNX Runtime", exc)
             else:
-                return _network(*pair, lookahead, flow_maps, "tpcmrnet/tensorrt")
+                return _network(*pair, lookahead, flow_maps, "tpcmrnet/tensorrt",
+                                _engine_flow(plans[0]))
     if backend == "tensorrt":
         raise ConfigError("backend 'tensorrt' needs an engine folder (--engine-dir)")
 
