@@ -29,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", default="1280x720", help="WxH")
     args = parser.parse_args(argv)
-    from rt_saliency.bench.encode_bench import (EncodeBenchConfig, bench_encode_overhead,
-                                                report_markdown)
+    from rt_saliency.bench.encode_bench import (
+        EncodeBenchConfig,
+        bench_encode_overhead,
+        report_markdown,
+    )
     from rt_saliency.errors import RtSaliencyError
 
     try:

@@ -16,7 +16,9 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-SECTIONS = ("floor", "model", "pipeline", "profile", "scaling")
+SECTIONS = ("floor", "model", "peer", "realtime", "pipeline", "profile", "scaling")
+#: the peer timed beside TP-CMRNet (benchmarks/reference_net.py)
+PEER_NAME = "reference (MobileNetV2 + ConvGRU, UNISAL-sized)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import reference_net  # beside this script
+
     from rt_saliency.bench.suite import full_config, quick_config, run_suite
     from rt_saliency.errors import RtSaliencyError
 
@@ -64,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
     try:
         results = run_suite(config, args.out, command=command,
-                            gpu_check=_load_gpu_check(args.out) if args.gpu else None)
+                            gpu_check=_load_gpu_check(args.out) if args.gpu else None,
+                            peer=(PEER_NAME, reference_net.build))
     except RtSaliencyError as exc:
         print(f"run.py: error: {exc}", file=sys.stderr)
         return exc.exit_code

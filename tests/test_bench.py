@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from rt_saliency.bench.floor import ConvShape, floor_ratio, measure_floor
 from rt_saliency.bench.model_bench import PAPER_ROW, bench_shipped
-from rt_saliency.bench.pipeline_bench import StreamSetup, pipeline_row
+from rt_saliency.bench.peer import bench_peer
+from rt_saliency.bench.pipeline_bench import StreamSetup, bench_realtime, pipeline_row
 from rt_saliency.bench.report import render_markdown, validate_results
 from rt_saliency.bench.suite import BenchConfig, run_suite
 from rt_saliency.bench.timing import PeakMemory, summarize, time_calls
@@ -235,3 +237,58 @@ def test_the_shipped_weights_are_timed_as_served() -> None:
     results = {"meta": {}, "floor": {}, "paper": PAPER_ROW, "rows": rows, "skipped": []}
     validate_results(results)
     assert "tpcmrnet-gaze (shipped)" in render_markdown(results, {})
+
+
+class _TinyPeer(torch.nn.Module):
+    """A small recurrent network shaped like a peer's graph: frame and state in, map and state
+    out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, stride=4, padding=1)
+        self.gate = torch.nn.Conv2d(16, 8, 3, padding=1)
+
+    def forward(self, frame: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.relu(self.conv(frame))
+        h1 = torch.tanh(self.gate(torch.cat([x, h0], 1)))
+        return torch.sigmoid(h1.mean(1, keepdim=True)), h1
+
+
+def _tiny_peer() -> tuple[torch.nn.Module, dict[str, tuple[int, ...]], tuple[str, ...]]:
+    torch.manual_seed(0)
+    return _TinyPeer().eval(), {"frame": (1, 3, 64, 96), "h0": (1, 8, 16, 24)}, ("map", "h1")
+
+
+def test_the_peer_is_timed_beside_the_shipped_network_in_the_same_rounds() -> None:
+    rows, skipped = bench_peer(_tiny_peer, label="tiny peer", threads=1, warmup=1, iters=2,
+                               rounds=2, floor_macs_per_s=1e11)
+    assert skipped == []
+    assert [(r["name"], r["precision"]) for r in rows] == [
+        ("tiny peer", "fp32"), ("tiny peer", "int8"),
+        ("tpcmrnet-gaze", "fp32"), ("tpcmrnet-gaze", "int8")]
+    peer_macs = 8 * 3 * 9 * 16 * 24 + 8 * 16 * 9 * 16 * 24  # the two convolutions' MACs
+    assert rows[0]["macs"] == rows[1]["macs"] == peer_macs
+    for row in rows:
+        assert len(row["round_p50_ms"]) == 2 and row["frame"]["n"] == 4
+    for row in rows[2:]:
+        want = [a / b for a, b in zip(row["round_p50_ms"],
+                                      rows[0 if row["precision"] == "fp32" else 1]["round_p50_ms"])]
+        assert row["vs_peer_rounds"] == pytest.approx(want)
+        assert row["vs_peer"] > 1  # 4.3 GMAC against a few MMAC
+    results = {"meta": {}, "floor": {}, "paper": PAPER_ROW, "rows": rows, "skipped": []}
+    validate_results(results)
+    assert "tiny peer (peer)" in render_markdown(results, {})
+
+
+def test_realtime_rows_run_the_daemon_as_served_on_a_live_source() -> None:
+    rows = bench_realtime(resolutions=("160x96",), frames=20, fps=30.0)
+    (row,) = rows
+    assert row["backend"] == "tpcmrnet/onnxruntime-int8" and (row["width"], row["height"]) == (160, 96)
+    assert row["maps"] + row["dropped"] == row["frames"] == 20
+    # the end-of-stream flush (last S+L-1 maps) is reported apart from the service latency
+    assert row["flush_latency"]["count"] + row["service_latency"]["count"] == row["maps"]
+    assert row["under_41ms"] is (row["dropped"] == 0 and row["fps"] >= 25
+                                 and row["service_latency"]["p99_ms"] <= 41.0)
+    results = {"meta": {}, "floor": {}, "paper": PAPER_ROW, "rows": rows, "skipped": []}
+    validate_results(results)
+    assert "Real time" in render_markdown(results, {})

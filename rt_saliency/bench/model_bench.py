@@ -74,7 +74,8 @@ def model_cost(model: Any, lookahead: int = DEFAULT_LOOKAHEAD) -> dict[str, Any]
     }
 
 
-def _graphs(model: Any, lookahead: int) -> tuple[dict, dict]:
+def graph_inputs(model: Any, lookahead: int) -> tuple[dict, dict]:
+    """(specs, random inputs) of the encoder graph and of the head graph of ``model``."""
     enc_specs, head_specs = graph_specs(model, lookahead)
     return (enc_specs, random_inputs(enc_specs, 1)), (head_specs, random_inputs(head_specs, 2))
 
@@ -107,7 +108,7 @@ def time_backend(
     workdir: Path | None = None,
 ) -> dict[str, Any]:
     """Encoder and head time per call for one backend; dict with ``encoder``/``head`` stats."""
-    (enc_specs, enc_in), (head_specs, head_in) = _graphs(model, lookahead)
+    (enc_specs, enc_in), (head_specs, head_in) = graph_inputs(model, lookahead)
     with tempfile.TemporaryDirectory(prefix="rtsal-bench-") as tmp:
         wd = Path(workdir or tmp)
         if backend == "torch":
@@ -239,7 +240,7 @@ def bench_shipped(
         return rows, [{"section": "model", "reason": "shipped weights: not in this package"}]
     model = pretrained.load_pretrained()
     cost = model_cost(model, lookahead)
-    (_, enc_in), (_, head_in) = _graphs(model, lookahead)
+    (_, enc_in), (_, head_in) = graph_inputs(model, lookahead)
     for precision in precisions:
         try:
             predictor = open_predictor("onnxruntime", lookahead=lookahead, precision=precision,

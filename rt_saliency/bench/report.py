@@ -19,7 +19,7 @@ from rt_saliency.errors import InputError
 from rt_saliency.optional import import_optional
 
 #: sections of ``rows`` in report order
-SECTIONS: tuple[str, ...] = ("model", "pipeline", "profile", "scaling")
+SECTIONS: tuple[str, ...] = ("model", "peer", "realtime", "pipeline", "profile", "scaling")
 #: keys every row must have
 ROW_KEYS: tuple[str, ...] = ("section", "name", "under_41ms", "under_41ms_rule")
 
@@ -147,6 +147,8 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
                       "x floor = measured time / (MACs / floor rate). Rows without a backend "
                       "were not timed: their answer says only whether the MACs fit in 41 ms at "
                       "the measured floor rate, not that the model does.", ""]
+    lines += _peer_lines(_rows(results, "peer"))
+    lines += _realtime_lines(_rows(results, "realtime"))
     for section, title in (("pipeline", "Streaming pipeline"), ("profile", "Fast profile")):
         prow = _rows(results, section)
         lines += [f"## {title}", ""]
@@ -204,6 +206,50 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         lines += ["## Plots", ""]
         lines += [f"![{name}]({path})" for name, path in plots.items()] + [""]
     return "\n".join(lines)
+
+
+def _peer_lines(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["## Side by side with a peer network", ""]
+    if not rows:
+        return lines + ["(no rows)", ""]
+    lines += _table(
+        ["network", "backend", "params M", "GMAC/frame", "p50 ms", "p99 ms", "x floor",
+         "round p50s ms", "time vs peer (median of rounds)"],
+        [[r["name"] + (" (peer)" if r.get("peer") else " (shipped)"), r["backend"],
+          r.get("params", 0) / 1e6, f"{(r.get('macs') or 0) / 1e9:.2f}", r.get("frame_p50_ms"),
+          r.get("frame_p99_ms"), r.get("floor_ratio"),
+          " ".join(_fmt(x) for x in r.get("round_p50_ms") or []),
+          "-" if r.get("peer") else f"{r['vs_peer']:.2f}x"] for r in rows],
+    )
+    return lines + ["", "Both networks: ONNX export, the same ONNX Runtime session options and "
+                        "threads, FP32 and INT8 (static QDQ, same settings), timed in interleaved "
+                        "rounds in this run. TP-CMRNet's frame = the encoder once + the head over "
+                        "one window (what the stream runs per map); < 1x = faster than the peer.",
+                    ""]
+
+
+def _realtime_lines(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["## Real time: `rt-saliency run` as served, live 30 fps source", ""]
+    if not rows:
+        return lines + ["(no rows)", ""]
+    stage_names = [s for s in ("resize", "flow", "encode", "head", "qp", "sink")
+                   if any(s in (r.get("stages") or {}) for r in rows)]
+    lines += _table(
+        ["row", "input", "S", "L", "frames", "dropped", "fps", "service p50/p95/p99 ms",
+         *[f"{s} p50/p99" for s in stage_names], "flush maps (max ms)", "peak MiB",
+         "0 drops, >= 25 fps, p99 <= 41 ms"],
+        [[r["name"], f"{r['width']}x{r['height']}", r.get("flow_maps"), r.get("lookahead"),
+          r.get("frames"), r.get("dropped"), r.get("fps"), _triple(r.get("service_latency")),
+          *[_pair((r.get("stages") or {}).get(s)) for s in stage_names],
+          f"{(r.get('flush_latency') or {}).get('count', 0)} "
+          f"({_fmt((r.get('flush_latency') or {}).get('max_ms'))})", r.get("peak_mib"),
+          r["under_41ms"]] for r in rows],
+    )
+    return lines + ["", "The daemon with its defaults (the shipped weights at the CPU's default "
+                        "precision) on a synthetic camera paced at 30 fps (`synth://WxH?live=1`, "
+                        "what `rt-saliency run -i ... --live` does). Service latency: window "
+                        "complete to map emitted, queueing included, the end-of-stream flush "
+                        "(last S+L-1 maps) left out and shown apart.", ""]
 
 
 def _pair(stats: dict[str, Any] | None) -> str:

@@ -28,7 +28,6 @@ from rt_saliency.bench.pipeline_bench import (
     StreamSetup,
     resolution,
     run_two_phase,
-    warm_predictor,
 )
 from rt_saliency.bench.timing import BUDGET_MS
 from rt_saliency.deploy.onnx_export import export_onnx
@@ -37,6 +36,7 @@ from rt_saliency.model import create_model
 from rt_saliency.optional import import_optional
 from rt_saliency.runtime.network import NetworkPredictor
 from rt_saliency.runtime.pair import open_runner_pair
+from rt_saliency.runtime.predictor import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _worker(encoder: str, head: str, setup: dict[str, Any], size: tuple[int, int
         threads = setup.get("threads")
         with NetworkPredictor(*open_runner_pair("onnxruntime", (encoder, head), threads=threads),
                               setup["lookahead"]) as pred:
-            warm_predictor(pred)
+            warm_up(pred)
             marks: list[float] = []
 
             def sync() -> None:

@@ -1,4 +1,5 @@
-"""The whole benchmark run: floor, model, pipeline, fast profile, scaling, then the report.
+"""The whole benchmark run: floor, model, peer, real time, pipeline, fast profile, scaling, then
+the report.
 
 :func:`run_suite` is what ``benchmarks/run.py`` calls.  A section that cannot run here (no
 TensorRT, a missing module) is recorded in ``skipped`` with its reason and the run goes on; a
@@ -19,7 +20,8 @@ from typing import Any
 
 from rt_saliency.bench.floor import CONV_SHAPES, measure_floor
 from rt_saliency.bench.model_bench import PAPER_ROW, bench_models, bench_shipped
-from rt_saliency.bench.pipeline_bench import StreamSetup, bench_pipeline
+from rt_saliency.bench.peer import PeerBuilder, bench_peer
+from rt_saliency.bench.pipeline_bench import StreamSetup, bench_pipeline, bench_realtime
 from rt_saliency.bench.report import write_report
 from rt_saliency.bench.scaling import bench_scaling
 from rt_saliency.bench.timing import BUDGET_MS, machine_info
@@ -71,7 +73,14 @@ class BenchConfig:
     scaling_frames: int = 50
     scaling_setup: StreamSetup = field(default_factory=lambda: StreamSetup(flow_maps=9,
                                                                            lookahead=2))
-    sections: Sequence[str] = ("floor", "model", "pipeline", "profile", "scaling")
+    #: interleaved rounds x calls per contender of the peer comparison
+    peer_rounds: int = 5
+    peer_iters: int = 20
+    #: `rt-saliency run` as served (shipped weights, default precision), live 30 fps sources
+    realtime_resolutions: Sequence[str] = ("360p", "720p", "1080p")
+    realtime_frames: int = 300
+    sections: Sequence[str] = ("floor", "model", "peer", "realtime", "pipeline", "profile",
+                               "scaling")
     #: model config overrides applied to every network built (tests use tiny widths)
     overrides: tuple[tuple[str, Any], ...] = ()
     #: floor shapes (None: rt_saliency.bench.floor.CONV_SHAPES) and GEMM size
@@ -94,6 +103,10 @@ def quick_config() -> BenchConfig:
         model_timed=("tpcmrnet",),
         model_iters=5,
         model_warmup=1,
+        peer_rounds=2,
+        peer_iters=5,
+        realtime_resolutions=("360p",),
+        realtime_frames=90,
         pipeline_resolutions=("360p", "720p"),
         pipeline_flow_maps=(3, 9),
         pipeline_lookaheads=(0, 2),
@@ -142,10 +155,13 @@ def _section(name: str, results: dict[str, Any], fn: Callable[[], Any]) -> Any:
 
 
 def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
-              gpu_check: dict[str, Any] | None = None) -> dict[str, Any]:
+              gpu_check: dict[str, Any] | None = None,
+              peer: tuple[str, PeerBuilder] | None = None) -> dict[str, Any]:
     """Run the configured sections, write the report into ``out_dir``; return the results.
 
     ``gpu_check``: the JSON of a ``benchmarks/gpu_check.py`` run, carried into the report.
+    ``peer``: (name, builder) of the network the ``peer`` section times beside TP-CMRNet
+    (:mod:`rt_saliency.bench.peer`); without one the section is listed as skipped.
     """
     t0 = time.monotonic()
     results: dict[str, Any] = {
@@ -198,6 +214,24 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
                 rows, skipped = out
                 results["rows"] += rows
                 results["skipped"] += skipped
+    # the peer and real-time sections time the shipped weights: not with tiny test widths
+    if "peer" in sections and not config.overrides:
+        if peer is None:
+            results["skipped"].append({"section": "peer", "reason": "no peer network given "
+                                       "(benchmarks/run.py passes benchmarks/reference_net.py)"})
+        else:
+            name, build = peer
+            out = _section("peer", results, lambda: bench_peer(
+                build, label=name, threads=config.threads, warmup=config.model_warmup,
+                iters=config.peer_iters, rounds=config.peer_rounds,
+                floor_macs_per_s=floor_rate))
+            if out:
+                results["rows"] += out[0]
+                results["skipped"] += out[1]
+    if "realtime" in sections and not config.overrides:
+        rows = _section("realtime", results, lambda: bench_realtime(
+            resolutions=config.realtime_resolutions, frames=config.realtime_frames))
+        results["rows"] += rows or []
     if "pipeline" in sections:
         rows = _section("pipeline", results, lambda: bench_pipeline(
             resolutions=config.pipeline_resolutions, flow_maps=config.pipeline_flow_maps,

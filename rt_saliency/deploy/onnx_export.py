@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -99,6 +100,19 @@ def _config_dict(model: nn.Module) -> dict[str, Any]:
     if config is None or not hasattr(config, "to_dict"):
         return {}
     return json.loads(json.dumps(config.to_dict(), default=list))
+
+
+def export_module(module: nn.Module, inputs: dict[str, tuple[int, ...]], outputs: tuple[str, ...],
+                  path: str | Path, opset: int = MIN_OPSET) -> Path:
+    """Export any float32 module with the exporter and checks the project's graphs go through
+    (static shapes, no control flow); used for networks that are not TP-CMRNet (a peer timed
+    beside it)."""
+    specs = {name: TensorSpec(name, tuple(shape), np.dtype(np.float32))
+             for name, shape in inputs.items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _export_one(module.eval(), specs, outputs, path, opset, {metadata_key("graph"): "external"})
+    return path
 
 
 def _export_one(

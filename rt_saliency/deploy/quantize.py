@@ -49,8 +49,9 @@ class QuantizeResult:
 class _Reader:
     """ONNX Runtime's ``CalibrationDataReader`` protocol over a list of samples."""
 
-    def __init__(self, samples: Sequence[Sample]) -> None:
+    def __init__(self, samples: Sequence[Sample], inputs: Sequence[str]) -> None:
         self._samples = list(samples)
+        self._inputs = tuple(inputs)
         self._next = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -58,7 +59,7 @@ class _Reader:
             return None
         sample = self._samples[self._next]
         self._next += 1
-        return {name: np.ascontiguousarray(sample[name], np.float32) for name in ENCODER_INPUTS}
+        return {name: np.ascontiguousarray(sample[name], np.float32) for name in self._inputs}
 
     def rewind(self) -> None:
         self._next = 0
@@ -71,11 +72,13 @@ def quantize_encoder(
     *,
     calibration: str = "",
     op_types: Sequence[str] | None = OP_TYPES,
+    inputs: Sequence[str] = ENCODER_INPUTS,
 ) -> QuantizeResult:
     """Write the INT8 (QDQ, per-channel, U8/S8) version of the FP32 encoder graph ``fp32_path``.
 
     ``samples`` are encoder inputs (``frame``, ``flows``) of real pictures; ``calibration`` says
-    in words what they are (kept in the file's metadata).
+    in words what they are (kept in the file's metadata).  ``inputs``: the graph's input names
+    (another graph quantized with the same settings, e.g. a peer network timed beside it).
     """
     onnx = import_optional("onnx")
     _quantization = import_optional("onnxruntime.quantization")
@@ -88,7 +91,7 @@ def quantize_encoder(
     if not samples:
         raise InputError("INT8 calibration needs at least one sample")
     for i, sample in enumerate(samples):
-        missing = [n for n in ENCODER_INPUTS if n not in sample]
+        missing = [n for n in inputs if n not in sample]
         if missing:
             raise InputError(f"calibration sample {i} lacks {missing}")
     fp32_path, out_path = Path(fp32_path), Path(out_path)
@@ -100,7 +103,7 @@ def quantize_encoder(
         quantize_static(
             str(pre),
             str(staged),
-            _Reader(samples),
+            _Reader(samples, inputs),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=None if op_types is None else list(op_types),
             per_channel=True,

@@ -98,6 +98,8 @@ class _Item:
     ready_at: float = 0.0
     #: seconds this frame spent in its own stage work (no queueing)
     service: float = 0.0
+    #: its encode or head window was completed by the end of the stream (the flush)
+    flush: bool = False
     saliency: np.ndarray | None = None
     offsets: np.ndarray | None = None
     rgb: np.ndarray | None = None
@@ -372,7 +374,8 @@ class Pipeline:
             flows = stack_flows([x.flow for x in window], s, self.input_size, normalised=True)
             first.features = self.predictor.encode(first.frame, flows)
             # the window is complete when its last flow arrived, or when the stream ended
-            first.ready_at = window[-1].captured if len(window) == s else end.at  # type: ignore[union-attr]
+            first.flush = len(window) < s
+            first.ready_at = end.at if first.flush else window[-1].captured  # type: ignore[union-attr]
 
         self._run_windowed("encode", s, process)
 
@@ -389,6 +392,8 @@ class Pipeline:
             ready = [x.ready_at for x in window]
             if len(window) < n and end is not None:
                 ready.append(end.at)
+                first.flush = True
+            first.flush = first.flush or any(x.flush for x in window)
             first.ready_at = max(ready)
 
         self._run_windowed("head", n, process)
@@ -437,4 +442,4 @@ class Pipeline:
                 sink.write_map(record)
             now = time.monotonic()
             self.stats.stage_time("sink", now - started)
-            self.stats.emitted(now - item.ready_at, item.service + (now - started))
+            self.stats.emitted(now - item.ready_at, item.service + (now - started), item.flush)

@@ -12,8 +12,12 @@
   sink) -- what the frame costs with no queue in front of it.
 * **service latency** (the headline): what a real-time source sees.  In a paced run (a live
   source, or a file played at its fps with ``--live``/``--realtime``) it is the end-to-end
-  latency; in an unpaced run it is the service time.  **queueing** = end-to-end - service time,
-  reported apart.
+  latency of the steady state; in an unpaced run it is the service time.  **queueing** =
+  end-to-end - service time, reported apart.
+* **flush latency**: the last S + L - 1 maps of a stream have windows that the *end* of the
+  stream completes, all at once, so they wait for each other; they are counted in the
+  end-to-end latency but reported apart from the paced service latency (they say how long the
+  end of a stream takes to drain, not what a running source sees).
 
 Samples are kept in bounded windows (the most recent :data:`SAMPLES` per series), so memory stays
 flat however long the stream runs; counts and totals cover the whole run.
@@ -92,6 +96,10 @@ class StreamStats:
         self.latency = Series()
         self.service = Series()
         self.queueing = Series()
+        #: end-to-end latency of the maps whose windows were not closed by the end of the stream
+        self.steady = Series()
+        #: ... and of those that were (the end-of-stream flush)
+        self.flush = Series()
         self.frames_in = 0
         self.maps_out = 0
         self.dropped_out = 0
@@ -109,22 +117,30 @@ class StreamStats:
                 series = self.stages[stage] = Series()
             series.add(seconds)
 
-    def emitted(self, latency_s: float | None, service_s: float | None = None) -> None:
-        """One record out: a map with its end-to-end latency (and service time), or a drop."""
+    def emitted(self, latency_s: float | None, service_s: float | None = None,
+                flush: bool = False) -> None:
+        """One record out: a map with its end-to-end latency (and service time), or a drop.
+        ``flush``: the map's window was completed by the end of the stream."""
         with self._lock:
             if latency_s is None:
                 self.dropped_out += 1
             else:
                 self.maps_out += 1
                 self.latency.add(latency_s)
+                (self.flush if flush else self.steady).add(latency_s)
                 if service_s is not None:
                     self.service.add(service_s)
                     self.queueing.add(max(latency_s - service_s, 0.0))
 
     def _service_latency(self) -> dict[str, Any]:
         if self.paced:
+            if self.steady.count:
+                return {**self.steady.summary(), "measured_as":
+                        "paced run: window complete to map emitted (queueing included; the "
+                        "end-of-stream flush left out)"}
             return {**self.latency.summary(), "measured_as":
-                    "paced run: window complete to map emitted (queueing included)"}
+                    "paced run: window complete to map emitted (every map is in the "
+                    "end-of-stream flush)"}
         return {**self.service.summary(), "measured_as":
                 "unpaced run: sum of the frame's stage times (no queueing)"}
 
@@ -161,6 +177,7 @@ class StreamStats:
                 "service_latency": self._service_latency(),
                 "service_time": self.service.summary(),
                 "queueing": self.queueing.summary(),
+                "flush_latency": self.flush.summary(),
                 "compute_latency": self.latency.summary(),
                 "stages": {name: s.summary() for name, s in self.stages.items()},
                 "queues": {
@@ -198,6 +215,10 @@ class StreamStats:
                      f"p50 {queue.get('p50_ms', nan):.1f} ms  p99 {queue.get('p99_ms', nan):.1f} ms; "
                      f"end-to-end p50 {e2e.get('p50_ms', nan):.1f} ms  "
                      f"p99 {e2e.get('p99_ms', nan):.1f} ms")
+        flush = snap["flush_latency"]
+        if flush["count"]:
+            lines.append(f"end-of-stream flush {flush['count']} maps, p50 "
+                         f"{flush.get('p50_ms', nan):.1f} ms  max {flush.get('max_ms', nan):.1f} ms")
         lines.append(f"{'stage':<10}{'count':>8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
                      f"{'queue max':>11}{'drops':>7}")
         for name, summary in snap["stages"].items():
