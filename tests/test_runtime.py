@@ -28,7 +28,7 @@ from rt_saliency.runtime.compare import compare_outputs
 from rt_saliency.runtime.network import NetworkPredictor
 from rt_saliency.runtime.onnx_runner import OnnxRunner
 from rt_saliency.runtime.pair import open_runner
-from rt_saliency.runtime.predictor import StreamPredictor
+from rt_saliency.runtime.predictor import StreamPredictor, warm_up
 from rt_saliency.runtime.registry import open_predictor
 from rt_saliency.spec import TensorSpec
 from rt_saliency.stream.offline import predict_clip
@@ -357,3 +357,32 @@ def test_prior_face_term_can_be_switched_off() -> None:
     with open_predictor("prior") as on, open_predictor("prior", prior_faces=False) as off:
         assert on.config.w_face > 0 and off.config.w_face == 0
         assert off.config.w_centre == on.config.w_centre
+
+
+class _Recording:
+    """A predictor that records the shapes it is called with."""
+
+    name, flow_maps, lookahead, input_size, flow_config = "rec", 3, 2, (32, 48), None
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[int, ...]]] = []
+
+    def initial_state(self) -> None:
+        return None
+
+    def encode(self, frame: np.ndarray, flows: np.ndarray) -> np.ndarray:
+        self.calls.append(("encode", frame.shape + flows.shape))
+        return np.zeros((4, 4, 6), np.float32)
+
+    def head(self, window: np.ndarray, state: object) -> tuple[np.ndarray, object]:
+        self.calls.append(("head", window.shape))
+        return np.zeros(self.input_size, np.float32), state
+
+    def close(self) -> None:
+        pass
+
+
+def test_warm_up_runs_whole_windows_of_the_predictors_own_shapes() -> None:
+    predictor = _Recording()
+    warm_up(predictor, runs=2)
+    assert predictor.calls == [("encode", (3, 32, 48, 6, 32, 48)), ("head", (3, 4, 4, 6))] * 2
