@@ -230,10 +230,13 @@ def bench_shipped(
     warmup: int = 3,
     iters: int = 20,
     floor_macs_per_s: float | None = None,
+    openvino: bool = True,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Rows for the shipped trained weights as the stream serves them on the CPU (ONNX Runtime;
     ``int8``: their shipped INT8 encoder with the FP32 head), timed on the same inputs, one
-    precision after the other in this run."""
+    precision after the other in this run.  ``openvino``: the same graph files also on
+    OpenVINO's CPU runtime where it is installed (listed as skipped where not), to decide
+    between the two on this machine."""
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     if not pretrained.is_available():
@@ -241,6 +244,16 @@ def bench_shipped(
     model = pretrained.load_pretrained()
     cost = model_cost(model, lookahead)
     (_, enc_in), (_, head_in) = graph_inputs(model, lookahead)
+    base = _base_row(f"{pretrained.DEFAULT_PRETRAINED} (shipped)", model, cost, lookahead,
+                     threads, floor_macs_per_s)
+
+    def timed(encoder: Any, head: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for graph, runner, inputs in (("encoder", encoder, enc_in), ("head", head, head_in)):
+            call: Callable[[], Any] = lambda r=runner, x=inputs: r.infer(x)  # noqa: E731
+            out[graph] = summarize(time_calls(call, warmup=warmup, iters=iters))
+        return out
+
     for precision in precisions:
         try:
             predictor = open_predictor("onnxruntime", lookahead=lookahead, precision=precision,
@@ -249,14 +262,22 @@ def bench_shipped(
             skipped.append({"section": "model", "reason": f"shipped/{precision}: {exc}"})
             continue
         with predictor:
-            out: dict[str, Any] = {}
-            for graph, runner, inputs in (("encoder", predictor.encoder, enc_in),
-                                          ("head", predictor.head_runner, head_in)):
-                call: Callable[[], Any] = lambda r=runner, x=inputs: r.infer(x)  # noqa: E731
-                out[graph] = summarize(time_calls(call, warmup=warmup, iters=iters))
-        base = _base_row(f"{pretrained.DEFAULT_PRETRAINED} (shipped)", model, cost, lookahead,
-                         threads, floor_macs_per_s)
-        rows.append(_timed_row(base, cost, out, floor_macs_per_s,
-                               backend=predictor.name.split("/", 1)[1], device="cpu",
-                               timer="perf_counter"))
+            backend = predictor.name.split("/", 1)[1]
+            rows.append(_timed_row(base, cost, timed(predictor.encoder, predictor.head_runner),
+                                   floor_macs_per_s, backend=backend, device="cpu",
+                                   timer="perf_counter"))
+            if not openvino:
+                continue
+            try:
+                pair = open_runner_pair("openvino", (predictor.encoder.path,
+                                                     predictor.head_runner.path),
+                                        threads=threads)
+            except ImportError as exc:  # includes BackendUnavailableError
+                skipped.append({"section": "model", "reason": f"shipped/openvino: {exc}"})
+                openvino = False
+                continue
+            with pair:
+                rows.append(_timed_row(base, cost, timed(pair.encoder, pair.head), floor_macs_per_s,
+                                       backend=backend.replace("onnxruntime", "openvino"),
+                                       device="cpu", timer="perf_counter"))
     return rows, skipped

@@ -19,12 +19,13 @@ from rt_saliency.deploy.graphs import EncoderGraph, HeadGraph, graph_outputs, gr
 from rt_saliency.errors import ConfigError
 from rt_saliency.runtime.base import Runner
 from rt_saliency.runtime.onnx_runner import OnnxRunner
+from rt_saliency.runtime.openvino_runner import OpenVINORunner
 from rt_saliency.runtime.tensorrt_runner import TensorRTRunner
 from rt_saliency.runtime.torch_runner import TorchRunner
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
 
 #: backends that run the network's graphs
-RUNNER_BACKENDS: tuple[str, ...] = ("tensorrt", "onnxruntime", "torch")
+RUNNER_BACKENDS: tuple[str, ...] = ("tensorrt", "onnxruntime", "openvino", "torch")
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,16 @@ class RunnerPair:
 
 
 def open_runner(backend: str, source: Any, **options: Any) -> Runner:
-    """Open one graph: ``source`` is an engine path (tensorrt), an ONNX path (onnxruntime) or a
-    ``TorchRunner``'s ``(module, input_specs, output_names)`` tuple (torch).
+    """Open one graph: ``source`` is an engine path (tensorrt), an ONNX path (onnxruntime,
+    openvino) or a ``TorchRunner``'s ``(module, input_specs, output_names)`` tuple (torch).
 
-    ``options`` go to the runner (``device``, ``threads`` for onnxruntime/torch; ``check`` for
-    tensorrt).
+    ``options`` go to the runner (``device``, ``threads`` for onnxruntime/openvino/torch;
+    ``check`` for tensorrt).
     """
     if backend == "onnxruntime":
         return OnnxRunner(source, **options)
+    if backend == "openvino":
+        return OpenVINORunner(source, **options)
     if backend == "tensorrt":
         return TensorRTRunner(source, **options)
     if backend == "torch":
