@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rt_saliency.bench.batching import bench_batching
 from rt_saliency.bench.floor import ConvShape, floor_ratio, measure_floor
 from rt_saliency.bench.model_bench import PAPER_ROW, bench_shipped
 from rt_saliency.bench.peer import bench_peer
@@ -298,3 +300,19 @@ def test_realtime_rows_run_the_daemon_as_served_on_a_live_source() -> None:
     results = {"meta": {}, "floor": {}, "paper": PAPER_ROW, "rows": rows, "skipped": []}
     validate_results(results)
     assert "Real time" in render_markdown(results, {})
+
+
+def test_batching_rows_compare_time_per_frame_with_batch_one() -> None:
+    rows, skipped = bench_batching(batches=(1, 2), precisions=("fp32",), threads=1, warmup=1,
+                                   iters=2, rounds=2)
+    assert skipped == [] and [(r["batch"], r["precision"]) for r in rows] == [(1, "fp32"),
+                                                                              (2, "fp32")]
+    one, two = rows
+    assert one["vs_batch1"] == 1.0 and two["per_frame_p50_ms"] == two["call"]["p50_ms"] / 2
+    assert two["vs_batch1"] == pytest.approx(statistics.median(
+        a / b for a, b in zip(two["round_per_frame_ms"], one["round_per_frame_ms"])))
+    with pytest.raises(ConfigError):
+        bench_batching(batches=(2, 4))
+    results = {"meta": {}, "floor": {}, "paper": PAPER_ROW, "rows": rows, "skipped": []}
+    validate_results(results)
+    assert "Batched encoder calls" in render_markdown(results, {})

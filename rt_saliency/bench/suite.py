@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from rt_saliency.bench.batching import bench_batching
 from rt_saliency.bench.floor import CONV_SHAPES, measure_floor
 from rt_saliency.bench.model_bench import PAPER_ROW, bench_models, bench_shipped
 from rt_saliency.bench.peer import PeerBuilder, bench_peer
@@ -79,8 +80,11 @@ class BenchConfig:
     #: `rt-saliency run` as served (shipped weights, default precision), live 30 fps sources
     realtime_resolutions: Sequence[str] = ("360p", "720p", "1080p")
     realtime_frames: int = 300
+    #: encoder batch sizes for the several-streams-one-session question
+    batching_batches: Sequence[int] = (1, 2, 4)
+    batching_rounds: int = 3
     sections: Sequence[str] = ("floor", "model", "peer", "realtime", "pipeline", "profile",
-                               "scaling")
+                               "scaling", "batching")
     #: model config overrides applied to every network built (tests use tiny widths)
     overrides: tuple[tuple[str, Any], ...] = ()
     #: floor shapes (None: rt_saliency.bench.floor.CONV_SHAPES) and GEMM size
@@ -107,6 +111,8 @@ def quick_config() -> BenchConfig:
         peer_iters=5,
         realtime_resolutions=("360p",),
         realtime_frames=90,
+        batching_batches=(1, 2),
+        batching_rounds=1,
         pipeline_resolutions=("360p", "720p"),
         pipeline_flow_maps=(3, 9),
         pipeline_lookaheads=(0, 2),
@@ -263,6 +269,13 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
             setup=replace(config.scaling_setup, threads=config.threads,
                           overrides=tuple(config.overrides))))
         results["rows"] += rows or []
+    if "batching" in sections and not config.overrides:
+        out = _section("batching", results, lambda: bench_batching(
+            batches=config.batching_batches, threads=config.threads,
+            rounds=config.batching_rounds))
+        if out:
+            results["rows"] += out[0]
+            results["skipped"] += out[1]
     results["meta"]["duration_s"] = round(time.monotonic() - t0, 1)
     results["meta"]["files"] = {k: str(v) for k, v in write_report(results, out_dir).items()}
     return results
