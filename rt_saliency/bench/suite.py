@@ -42,6 +42,8 @@ FAST_PROFILES: tuple[StreamSetup, ...] = (
                 overrides=(("stage_widths", (16, 48)),)),
     StreamSetup(variant="tpcmrnet_fast", flow_maps=3, lookahead=0, flow_preset="ultrafast",
                 threads=1),
+    # the registered fast variant at the stream's default lookahead
+    StreamSetup(variant="tpcmrnet_fast", flow_maps=3, lookahead=2, threads=1),
 )
 
 
