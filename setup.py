@@ -61,6 +61,7 @@ setup(
         "dev": ["pytest>=7", "pytest-timeout>=2.1"],
         "trt": ["tensorrt>=10", "cuda-python>=12"],
         "gpu": ["onnxruntime-gpu>=1.17"],
+        "openvino": ["openvino>=2024.0"],
     },
     ext_modules=[
         Extension(

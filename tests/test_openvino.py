@@ -15,9 +15,11 @@ from rt_saliency.deploy.graphs import random_inputs  # noqa: E402
 from rt_saliency.deploy.onnx_export import export_onnx  # noqa: E402
 from rt_saliency.deploy.quantize import quantize_encoder  # noqa: E402
 from rt_saliency.errors import BackendUnavailableError, InputError  # noqa: E402
+from rt_saliency.metrics import cc  # noqa: E402
 from rt_saliency.model import create_model  # noqa: E402
 from rt_saliency.runtime.onnx_runner import OnnxRunner  # noqa: E402
 from rt_saliency.runtime.openvino_runner import OpenVINORunner  # noqa: E402
+from rt_saliency.runtime.registry import open_predictor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +52,17 @@ def test_openvino_refuses_bad_input_and_devices(graphs: dict[str, Path], tmp_pat
             ov.infer({"features": np.zeros((1, 2, 32, 28, 28), np.float32)})
     with pytest.raises(BackendUnavailableError):
         OpenVINORunner(graphs["head"], device="cuda")
+
+
+def test_the_openvino_backend_serves_the_shipped_int8_maps_of_onnx_runtime(
+        vtest_avi: Path) -> None:
+    """``--backend openvino``: the same shipped graphs (INT8 encoder, FP32 head) on OpenVINO;
+    its maps agree with ONNX Runtime's on real frames with real flows."""
+    samples = video_samples(vtest_avi, 9, 3, start=20)
+    maps = {}
+    for backend in ("openvino", "onnxruntime"):
+        with open_predictor(backend, threads=1) as predictor:
+            assert predictor.name == f"tpcmrnet/{backend}-int8"
+            feats = np.stack([predictor.encode(s["frame"][0], s["flows"][0]) for s in samples])
+            maps[backend], _ = predictor.head(feats, predictor.initial_state())
+    assert cc(maps["openvino"], maps["onnxruntime"]) > 0.97

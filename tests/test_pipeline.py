@@ -112,7 +112,8 @@ def test_every_frame_yields_one_record_in_order_with_source_grid(tmp_path: Path,
                       for st in ("resize", "flow", "encode", "head", "qp", "sink"))
     assert snap["service_time"]["total_s"] == pytest.approx(stage_total, rel=1e-3, abs=1e-4)
     assert service["max_ms"] <= snap["compute_latency"]["max_ms"] + 1e-6
-    assert queue["count"] == 41 and queue["p50_ms"] >= 0
+    assert queue["count"] == 41 - snap["flush_latency"]["count"] and queue["p50_ms"] >= 0
+    assert 1 <= snap["flush_latency"]["count"] <= 4  # at most S+L-1 maps
     assert "service latency p50" in pipe.stats.table()
 
 

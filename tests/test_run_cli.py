@@ -470,3 +470,16 @@ def test_realtime_reads_a_file_at_its_own_rate_and_drops_nothing(media: dict[str
     assert snap["paced"] is True and snap["live"] is False
     assert snap["service_latency"]["measured_as"].startswith("paced run")
     assert time.monotonic() - started > 1.4
+
+
+def test_backend_openvino_where_it_is_not_installed_is_one_line() -> None:
+    # the interpreter is told openvino cannot be imported (as on a machine without it)
+    code = ("import sys; sys.modules['openvino'] = None; from rt_saliency.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, "-c", code, "run", "-i", "synth://64x48?frames=2",
+                           "--backend", "openvino", "--no-table"], capture_output=True,
+                          timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("rt-saliency: error:")]
+    assert len(lines) == 1 and "pip install 'rt-saliency[openvino]'" in lines[0], err

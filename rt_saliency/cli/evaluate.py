@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", default=None, metavar="CKPT",
                         help="checkpoint (.pt); scored over training-length clips")
     parser.add_argument("--predictor", default=None, action="append",
-                        choices=("prior", "onnxruntime", "tensorrt", "torch", "auto"),
+                        choices=("prior", "onnxruntime", "openvino", "tensorrt", "torch", "auto"),
                         help="score a streaming backend instead (with --weights/--engine-dir "
                         "for the network backends; without them the shipped weights); "
                         "repeatable on gaze-image roots, one row per backend")

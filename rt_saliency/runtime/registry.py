@@ -7,12 +7,16 @@
 * ``"onnxruntime"``: ``encoder.onnx`` (``encoder.int8.onnx`` with ``precision="int8"``) and
   ``head_w{L+1}.onnx`` in ``engine_dir`` (written by ``rt-saliency export``), or exported on
   the fly from ``weights`` into the export cache (FP32 only);
+* ``"openvino"``: the same ONNX graphs as ``"onnxruntime"`` (the shipped INT8 encoder
+  included) on OpenVINO's CPU runtime, where ``openvino`` is installed (an optional extra; on
+  the 2-core benchmark machine its INT8 encoder ran in 0.76x ONNX Runtime's time,
+  benchmarks/results/2026-12-04-cpu-2core-full);
 * ``"torch"``: the checkpoint ``weights`` run by torch;
 * ``"prior"``: the training-free prior (:mod:`rt_saliency.prior`);
 * ``"auto"``: TensorRT where engines exist and load, else ONNX Runtime (CUDA provider when
   present).
 
-Without weights and without an engine folder, ``auto``, ``onnxruntime`` and ``torch`` serve the
+Without weights and without an engine folder, ``auto``, ``onnxruntime``, ``openvino`` and ``torch`` serve the
 TP-CMRNet weights shipped in the package (:mod:`rt_saliency.model.pretrained`, hash-checked);
 only a package without them falls back (``auto`` only) to the prior, said in one log line.  On
 ONNX Runtime a checkpoint is exported once into the per-user cache
@@ -56,7 +60,7 @@ from rt_saliency.spec import DEFAULT_LOOKAHEAD
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "prior")
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "openvino", "torch", "prior")
 #: what each backend serves: TensorRT engines are built per precision; ONNX Runtime runs the
 #: FP32 graphs or the INT8 encoder (with the FP32 head)
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
@@ -224,22 +228,26 @@ def open_predictor(
                                 device=device or "cpu", threads=threads)
         return _network(*pair, lookahead, flow_maps, "tpcmrnet/torch", trained_flow(weights))
 
-    # onnxruntime, or auto without usable engines
-    ort_options = {"device": _onnx_device(device), "threads": threads}
+    # onnxruntime or openvino (the same graph files), or auto without usable engines
+    runner = "openvino" if backend == "openvino" else "onnxruntime"
+    if runner == "openvino" and device not in (None, "cpu"):
+        raise ConfigError(f"backend 'openvino' runs on the CPU, not {device!r}")
+    ort_options = {"device": "cpu" if runner == "openvino" else _onnx_device(device),
+                   "threads": threads}
     shipped_int8 = (pretrained.pretrained_int8_encoder()
                     if shipped and ort_options["device"] == "cpu" and precision in (None, "int8")
                     else None)
     if precision is None:
         precision = "int8" if shipped_int8 is not None else "fp32"
     if precision not in ONNX_PRECISIONS:
-        raise ConfigError(f"ONNX Runtime serves precision {' or '.join(ONNX_PRECISIONS)}, not "
+        raise ConfigError(f"{runner} serves precision {' or '.join(ONNX_PRECISIONS)}, not "
                           f"{precision!r} (fp16 is a TensorRT engine precision)")
     if precision == "int8" and shipped_int8 is not None:
         with tempfile.TemporaryDirectory(prefix="rt-saliency-onnx-") as tmp:
             _, head = cached_onnx(weights, lookahead, Path(tmp))  # type: ignore[arg-type]
-            pair = open_runner_pair("onnxruntime", (shipped_int8, head), **ort_options)
+            pair = open_runner_pair(runner, (shipped_int8, head), **ort_options)
             flow = graph_flow(read_metadata(head))
-        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime-int8", flow)
+        return _network(*pair, lookahead, flow_maps, f"tpcmrnet/{runner}-int8", flow)
     if precision == "int8":
         if engine_dir is None:
             raise ConfigError("precision int8 needs --engine-dir with the INT8 encoder: "
@@ -250,14 +258,14 @@ def open_predictor(
                     f"export them: rt-saliency export --precision int8 -o {engine_dir}")
         _check_same_model(weights, read_metadata(graphs[0]).get(metadata_key("model_hash")),
                           graphs[0])
-        pair = open_runner_pair("onnxruntime", graphs, **ort_options)
-        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime-int8",
+        pair = open_runner_pair(runner, graphs, **ort_options)
+        return _network(*pair, lookahead, flow_maps, f"tpcmrnet/{runner}-int8",
                         graph_flow(read_metadata(graphs[1])))
     if engine_dir is not None and all(p.is_file() for p in onnx_paths(engine_dir, lookahead)):
         encoder_onnx = onnx_paths(engine_dir, lookahead)[0]
         _check_same_model(weights, read_metadata(encoder_onnx).get(metadata_key("model_hash")), encoder_onnx)
-        pair = open_runner_pair("onnxruntime", onnx_paths(engine_dir, lookahead), **ort_options)
-        return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime",
+        pair = open_runner_pair(runner, onnx_paths(engine_dir, lookahead), **ort_options)
+        return _network(*pair, lookahead, flow_maps, f"tpcmrnet/{runner}",
                         graph_flow(read_metadata(encoder_onnx)))
     if weights is None:
         _need_files(
@@ -270,6 +278,6 @@ def open_predictor(
     with tempfile.TemporaryDirectory(prefix="rt-saliency-onnx-") as tmp:
         graphs = cached_onnx(weights, lookahead, Path(tmp))  # type: ignore[arg-type]
         # sessions hold the graphs in memory, so a scratch export can go when its folder does
-        pair = open_runner_pair("onnxruntime", graphs, **ort_options)
+        pair = open_runner_pair(runner, graphs, **ort_options)
         flow = graph_flow(read_metadata(graphs[0]))
-    return _network(*pair, lookahead, flow_maps, "tpcmrnet/onnxruntime", flow)
+    return _network(*pair, lookahead, flow_maps, f"tpcmrnet/{runner}", flow)

@@ -130,7 +130,8 @@ class StreamStats:
                 (self.flush if flush else self.steady).add(latency_s)
                 if service_s is not None:
                     self.service.add(service_s)
-                    self.queueing.add(max(latency_s - service_s, 0.0))
+                    if not flush:  # the flush's maps queue behind each other by construction
+                        self.queueing.add(max(latency_s - service_s, 0.0))
 
     def _service_latency(self) -> dict[str, Any]:
         if self.paced:
