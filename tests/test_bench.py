@@ -293,6 +293,7 @@ def test_realtime_rows_run_the_daemon_as_served_on_a_live_source() -> None:
     (row,) = rows
     assert row["backend"] == "tpcmrnet/onnxruntime-int8" and (row["width"], row["height"]) == (160, 96)
     assert row["maps"] + row["dropped"] == row["frames"] == 20
+    assert 100 < row["peak_mib"] < 4000  # the child's own peak, not this process's
     # the end-of-stream flush (last S+L-1 maps) is reported apart from the service latency
     assert row["flush_latency"]["count"] + row["service_latency"]["count"] == row["maps"]
     assert row["under_41ms"] is (row["dropped"] == 0 and row["fps"] >= 25

@@ -20,11 +20,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -336,14 +335,15 @@ def bench_realtime(
             with err_path.open("wb") as err:
                 proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=err)
-            # wait4 on the child alone gives its own peak RSS; a timer kills a hung run
-            killer = threading.Timer(max(120.0, 10 * frames / fps), proc.kill)
-            killer.start()
-            try:
-                _, status, usage = os.wait4(proc.pid, 0)
-            finally:
-                killer.cancel()
-            proc.returncode = code = os.waitstatus_to_exitcode(status)
+            # the child's own peak RSS: VmHWM of its address space (rusage's maxrss would
+            # carry this process's RSS over from the fork), read until it exits
+            peak_kib, deadline = 0, time.monotonic() + max(120.0, 10 * frames / fps)
+            while proc.poll() is None:
+                peak_kib = max(peak_kib, _hwm_kib(proc.pid))
+                if time.monotonic() > deadline:
+                    proc.kill()
+                time.sleep(0.2)
+            code = proc.returncode
             if code != 0 or not stats_path.is_file():
                 raise RuntimeError(f"rt-saliency run at {res_name} exited {code}: "
                                    f"{err_path.read_text(errors='replace').strip()[-500:]}")
@@ -361,7 +361,18 @@ def bench_realtime(
             "flush_latency": snap["flush_latency"], "queueing": snap["queueing"],
             "stages": {k: v for k, v in snap["stages"].items() if k != "source"},
             "algorithmic_delay_ms": snap["algorithmic_delay"]["ms"],
-            "peak_mib": round(usage.ru_maxrss / 1024, 1),
+            "peak_mib": round(peak_kib / 1024, 1) if peak_kib else None,
             "under_41ms": bool(ok), "under_41ms_rule": RULE_REALTIME,
         })
     return rows
+
+
+def _hwm_kib(pid: int) -> int:
+    """Peak resident set (VmHWM, KiB) of a running process; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
