@@ -162,6 +162,22 @@ def testsame_kind_batches() -> None:
     assert same_kind_batches(order, kinds, 1, seed=3) == order
 
 
+def test_motion_share_repeats_clip_batches_up_to_the_share() -> None:
+    kinds = [False] * 10 + [True] * 90  # 5 clip batches, 45 still batches: a 10 % share
+    order = list(range(100))
+    out = same_kind_batches(order, kinds, 2, seed=1, motion_share=0.5)
+    batches = [out[i : i + 2] for i in range(0, len(out), 2)]
+    assert all(len({kinds[i] for i in b}) == 1 for b in batches)
+    clip_batches = [b for b in batches if not kinds[b[0]]]
+    assert len(clip_batches) == 45 and len(batches) == 90  # half the epoch is motion now
+    assert sorted(i for b in batches if kinds[b[0]] for i in b) == list(range(10, 100))
+    assert {i for b in clip_batches for i in b} == set(range(10))  # only clips repeated
+    assert out == same_kind_batches(order, kinds, 2, seed=1, motion_share=0.5)
+    # a share the data already has changes nothing
+    assert (same_kind_batches(order, kinds, 2, seed=1, motion_share=0.05)
+            == same_kind_batches(order, kinds, 2, seed=1))
+
+
 def test_training_mixes_stills_and_clips(gaze_mini: Path, tmp_path: Path) -> None:
     synth = tmp_path / "synth"
     generate_synthetic(synth, SynthConfig(videos=3, frames=8, width=64, height=48, seed=9,

@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "gaze-cpu trains the shipped weights (docs/training.md)")
     parser.add_argument("--flip", type=float, default=None,
                         help="horizontal-flip probability for still images (default 0.5)")
+    parser.add_argument("--motion-share", type=float, default=None, metavar="P",
+                        help="with stills in the mix, at least this share of batches are motion "
+                             "clips (repeated; default: as the data has them)")
     parser.add_argument("--state-burn-in", type=int, default=None, metavar="N",
                         help="stills start from the ConvLSTM state after U[0,N] frames (default 30)")
     parser.add_argument("--model", default=None, help="registered variant (default tpcmrnet)")
@@ -74,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 _FLAG_FIELDS = (
     "model", "lr", "epochs", "decay_every", "decay_factor", "batch_size", "clip_len",
     "clip_stride", "workers", "seed", "max_steps", "max_minutes", "val_every", "val_clips",
-    "checkpoint_every", "log_every", "threads", "flip", "state_burn_in", "flow_method",
+    "checkpoint_every", "log_every", "threads", "flip", "state_burn_in", "motion_share", "flow_method",
     "flow_preset",
 )
 

@@ -4,6 +4,7 @@ stills, concatenated) and same-kind batching (a batch holds clips or stills, nev
 from __future__ import annotations
 
 import logging
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -24,18 +25,37 @@ def sample_kinds(dataset: Any) -> list[bool]:
     return [isinstance(p, StillDataset) for p in parts for _ in range(len(p))]
 
 
-def same_kind_batches(order: list[int], kinds: list[bool], batch_size: int, seed: int) -> list[int]:
+def same_kind_batches(order: list[int], kinds: list[bool], batch_size: int, seed: int,
+                      motion_share: float | None = None) -> list[int]:
     """``order`` regrouped so that every batch of ``batch_size`` holds samples of one kind; the
     batches are interleaved in a seeded order (deterministic, so a resumed run continues with the
-    batches it would have seen); incomplete batches are dropped."""
+    batches it would have seen); incomplete batches are dropped.
+
+    ``motion_share``: the least share of an epoch's batches that are motion clips (not stills),
+    reached by repeating the clip batches, each repeat drawn in another seeded order (``None``,
+    or a share the data already has: as the data has them).
+    """
     if batch_size == 1 or len(set(kinds)) < 2:
         return order
+    rng = random.Random(seed)
     batches: list[list[int]] = []
+    per_kind: dict[bool, list[list[int]]] = {}
     for kind in (False, True):
         same = [i for i in order if kinds[i] == kind]
-        batches += [same[k : k + batch_size] for k in range(0, len(same) - batch_size + 1,
-                                                           batch_size)]
-    random.Random(seed).shuffle(batches)
+        per_kind[kind] = [same[k : k + batch_size]
+                          for k in range(0, len(same) - batch_size + 1, batch_size)]
+        batches += per_kind[kind]
+    clips, stills = len(per_kind[False]), len(per_kind[True])
+    if motion_share is not None and clips and clips < motion_share * (clips + stills):
+        want = math.ceil(motion_share / (1.0 - motion_share) * stills)
+        same = [i for i in order if not kinds[i]]
+        while clips < want:
+            rng.shuffle(same)
+            extra = [same[k : k + batch_size]
+                     for k in range(0, len(same) - batch_size + 1, batch_size)]
+            batches += extra[: want - clips]
+            clips += len(extra[: want - clips])
+    rng.shuffle(batches)
     return [i for b in batches for i in b]
 
 

@@ -77,6 +77,9 @@ class TrainConfig:
     #: static clips (stills) start the window from the forward state after U[0, N] frames of
     #: the same still (truncated back-propagation): the states a stream carries
     state_burn_in: int = 30
+    #: least share of an epoch's batches that are motion clips when stills are in the mix
+    #: (clip batches repeated; None: as the data has them)
+    motion_share: float | None = None
     #: named recipe the options came from (``rt_saliency.train.recipes``), for the record
     recipe: str | None = None
 
@@ -89,6 +92,8 @@ class TrainConfig:
             raise ConfigError("--max-steps must be >= 1")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError("--max-minutes must be > 0")
+        if self.motion_share is not None and not 0.0 < self.motion_share < 1.0:
+            raise ConfigError(f"--motion-share must be in (0, 1), got {self.motion_share}")
 
 
 @dataclass
@@ -185,7 +190,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                 train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed
             )
             sampler.set_epoch(epoch)
-            order = same_kind_batches(list(sampler), kinds, cfg.batch_size, cfg.seed + epoch)
+            order = same_kind_batches(list(sampler), kinds, cfg.batch_size, cfg.seed + epoch,
+                                      cfg.motion_share)
+            steps_per_epoch = len(order) // cfg.batch_size
             order = order[progress["epoch_step"] * cfg.batch_size :]
             loader = DataLoader(
                 train_set,
