@@ -23,7 +23,7 @@ from rt_saliency.cli._common import add_flow_options
 from rt_saliency.data.gaze import is_gaze_collection
 from rt_saliency.errors import ConfigError
 from rt_saliency.optional import import_optional
-from rt_saliency.runtime.registry import PRECISIONS, open_predictor
+from rt_saliency.runtime.registry import BACKENDS, PRECISIONS, open_predictor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", default=None, metavar="CKPT",
                         help="checkpoint (.pt); scored over training-length clips")
     parser.add_argument("--predictor", default=None, action="append",
-                        choices=("prior", "onnxruntime", "openvino", "tensorrt", "torch", "auto"),
+                        choices=BACKENDS,
                         help="score a streaming backend instead (with --weights/--engine-dir "
                         "for the network backends; without them the shipped weights); "
                         "repeatable on gaze-image roots, one row per backend")
