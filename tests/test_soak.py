@@ -72,7 +72,7 @@ def _metrics(port: int) -> dict[str, float]:
     return values
 
 
-class Daemon:
+class DaemonProcess:
     """``rt-saliency run`` as a child process, stderr to a file (a long run must not block)."""
 
     def __init__(self, args: list[str], log: Path) -> None:
@@ -195,7 +195,7 @@ def _assert_flat(summary: dict[str, Any]) -> None:
 def test_soak_a_live_camera_for_thirty_minutes(tmp_path: Path) -> None:
     maps, stats, video = tmp_path / "maps.ndjson", tmp_path / "stats.json", tmp_path / "soak.mp4"
     source = "synth://640x360?frames=0&live=1&fps=30"
-    daemon = Daemon(["-i", source, "-o", str(video), "--qp-out", str(maps),
+    daemon = DaemonProcess(["-i", source, "-o", str(video), "--qp-out", str(maps),
                      "--stats", str(stats)], tmp_path / "stderr.log")
     daemon.wait_serving()
     end = daemon.started + SOAK_S
@@ -221,7 +221,7 @@ def test_soak_the_daemon_through_ten_rtsp_server_restarts(tmp_path: Path) -> Non
     restarts, every = 10, 90
     maps, stats = tmp_path / "maps.ndjson", tmp_path / "stats.json"
     with RtspServer(width=320, height=240, fps=30) as server:
-        daemon = Daemon(["-i", server.url, "--reconnect-timeout", "30", "--read-timeout", "3",
+        daemon = DaemonProcess(["-i", server.url, "--reconnect-timeout", "30", "--read-timeout", "3",
                          "--qp-out", str(maps), "--stats", str(stats)], tmp_path / "stderr.log")
         daemon.wait_serving()
         at_kill: list[dict[str, Any]] = []
