@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from rt_saliency.errors import ConfigError, InputError
+from rt_saliency.imaging import resize_to_input
 from rt_saliency.spec import INPUT_SIZE
 
 #: pixels (on the flow grid) that map to 1.0 in the network input
@@ -90,7 +91,8 @@ class FlowEstimator:
     """Computes F^t from two frames; one instance per thread (OpenCV objects are not shared).
 
     Frames are RGB uint8 ``(H, W, 3)`` (or grey ``(H, W)``) of any size; they are resized to
-    ``config.size`` with area averaging and turned grey here.  ``threads`` sets OpenCV's
+    ``config.size`` by :func:`~rt_saliency.imaging.resize_to_input` (the network input's rule),
+    then turned grey.  ``threads`` sets OpenCV's
     *process-wide* thread count when the estimator is built (default 1: the stream runs its
     stages in parallel threads; ``None`` leaves it alone).  Results do not depend on it.
     """
@@ -125,11 +127,11 @@ class FlowEstimator:
             if not np.all(np.isfinite(a)):
                 raise InputError("frame contains NaN or infinite values")
             a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        # resized first, then grey: the order training uses (data/rawflow.py resizes with the
+        # same rule), and a grey conversion of the small picture costs nothing
+        a = resize_to_input(np.ascontiguousarray(a), self.config.size)
         if a.ndim == 3:
             a = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
-        h, w = self.config.size
-        if a.shape != (h, w):
-            a = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(a)
 
     def compute_prepared(self, prev: np.ndarray, cur: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from rt_saliency.flow import (
     input_to_flow,
     stack_flows,
 )
+from rt_saliency.imaging import resize_to_input
 
 
 def _texture(rng: np.random.Generator, size: int = 400) -> np.ndarray:
@@ -149,3 +151,19 @@ def test_errors() -> None:
         stack_flows([None, None], flow_maps=1)
     with pytest.raises(InputError, match="expected"):
         stack_flows([np.zeros((5, 5, 2))], flow_maps=1, size=(6, 6))
+
+
+def test_the_stream_prepares_a_full_frame_as_training_prepares_its_resized_frame(
+        vtest_avi: Path) -> None:
+    """One rule: a full-size frame is resized by the input rule, then greyed (what
+    ``data/rawflow.py`` feeds the estimator), so the stream's flow input is training's."""
+    with av.open(str(vtest_avi)) as c:
+        frame = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    est = FlowEstimator(FlowConfig())
+    from_full = est.prepare(frame)
+    from_input = est.prepare(resize_to_input(frame, FlowConfig().size))
+    np.testing.assert_array_equal(from_full, from_input)
+    # greying first (the old order) gives another picture: the test can tell them apart
+    grey_first = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (224, 224),
+                            interpolation=cv2.INTER_AREA)
+    assert np.any(grey_first != from_full)

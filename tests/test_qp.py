@@ -27,7 +27,7 @@ from rt_saliency.qp import (
     read_ndjson,
     read_svtav1_roi,
 )
-from rt_saliency.qp.mapping import BASE_SHARES
+from rt_saliency.qp.mapping import DEFAULT_CRF, RATE_MODELS, RateModel
 
 
 def test_grid_shape_is_ceil_of_source_size() -> None:
@@ -210,10 +210,34 @@ def test_svtav1_roi_pools_to_superblocks(tmp_path) -> None:
     assert set(maps) == {0, 5} and not maps[5].any()
 
 
-def test_the_rate_constant_follows_the_codec_unless_set() -> None:
-    assert QPConfig().base_share is None
-    assert QPConfig().for_codec("hevc").base_share == BASE_SHARES["hevc"] == 0.8
-    assert QPConfig().for_codec("h264").base_share == 2.0
-    assert QPConfig(base_share=1.3).for_codec("hevc").base_share == 1.3
+def test_the_rate_constants_follow_the_codec_and_crf_unless_set() -> None:
+    assert QPConfig().base_share is None and QPConfig().rate_octave is None
+    for codec, model in RATE_MODELS.items():
+        for crf, share in model.shares:
+            resolved = QPConfig().for_codec(codec, crf)
+            assert resolved.base_share == pytest.approx(share)
+            assert resolved.rate_octave == model.octave
+    assert QPConfig().for_codec("vp9").base_share == RATE_MODELS["h264"].base_share()
+    set_by_hand = QPConfig(base_share=1.3, rate_octave=4.0).for_codec("hevc", 33.0)
+    assert (set_by_hand.base_share, set_by_hand.rate_octave) == (1.3, 4.0)
     with pytest.raises(ConfigError):
         QPConfig(base_share=0.0)
+    with pytest.raises(ConfigError):
+        QPConfig(rate_octave=-1.0)
+
+
+def test_the_base_share_is_interpolated_in_log_between_crfs() -> None:
+    model = RateModel(6.0, ((20.0, 0.5), (30.0, 2.0)))
+    assert model.base_share(25.0) == pytest.approx(1.0)  # geometric mean half-way
+    assert model.base_share(10.0) == 0.5 and model.base_share(40.0) == 2.0  # held outside
+    assert model.base_share(None) == pytest.approx(model.base_share(DEFAULT_CRF))
+
+
+def test_a_steeper_rate_model_centres_salient_offsets_higher() -> None:
+    """With bits halving every 3 QP instead of 6, the negative offsets of the salient blocks
+    weigh more, so the frame's shift is larger (fewer bits spent)."""
+    pooled = np.array([[0.9, 0.1, 0.1, 0.1]], np.float32)
+    six = offsets_from_saliency(pooled, QPConfig(rate_octave=6.0))
+    three = offsets_from_saliency(pooled, QPConfig(rate_octave=3.0))
+    assert np.all(three > six)
+    assert rate_factor(three, octave=3.0) == pytest.approx(1.0, abs=1e-6)

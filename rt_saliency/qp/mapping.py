@@ -20,11 +20,44 @@ MODES: tuple[str, ...] = ("log", "linear")
 CENTRES: tuple[str, ...] = ("rate", "mean", "none")
 #: QP steps that double the quantiser step in H.264/HEVC, hence roughly halve a block's bits
 QP_PER_OCTAVE = 6.0
-#: what every block pays regardless of change, relative to the mean change, per codec (its
-#: ``--codec`` name); chosen on vtest.avi so that the default map costs what a flat map costs at
-#: equal CRF (x264 medium CRF 23, x265 fast CRF 28; docs/qp.md has the figures)
-BASE_SHARES: dict[str, float] = {"h264": 2.0, "hevc": 0.8}
-BASE_SHARE = BASE_SHARES["h264"]
+#: the CRF whose constants an encode without one (ABR, 2-pass, or maps alone) takes: the
+#: default CRF of ``run -o`` for both codecs
+DEFAULT_CRF = 23.0
+
+
+@dataclass(frozen=True)
+class RateModel:
+    """How the rate centring models a codec's bits: a block's bits halve every ``octave`` QP
+    steps of its offset, and its share of the frame's bits is its change since the previous
+    frame plus a *base share* times the mean change (:func:`block_activity`), given as
+    ``(CRF, share)`` points interpolated in log(share) between them, constant outside.
+    """
+
+    octave: float
+    shares: tuple[tuple[float, float], ...]
+
+    def base_share(self, crf: float | None = None) -> float:
+        """The base share at ``crf`` (``None``: :data:`DEFAULT_CRF`)."""
+        x = DEFAULT_CRF if crf is None else float(crf)
+        crfs = [c for c, _ in self.shares]
+        logs = [math.log(v) for _, v in self.shares]
+        return float(math.exp(np.interp(x, crfs, logs)))
+
+
+#: per codec (its ``--codec`` name), fitted by ``benchmarks/rate_neutrality.py`` on real clips
+#: other than the one it is measured on, so that the default map costs what a flat map costs at
+#: equal CRF in the median over those clips (docs/qp.md has the figures and the spread)
+RATE_MODELS: dict[str, RateModel] = {
+    "h264": RateModel(QP_PER_OCTAVE, ((23.0, 0.709), (28.0, 0.328), (33.0, 0.361))),
+    # x265's bits answer its quantOffsets about twice as steeply (fitted: 3 QP an octave)
+    "hevc": RateModel(3.0, ((23.0, 0.426), (28.0, 0.128), (33.0, 0.068))),
+}
+BASE_SHARE = RATE_MODELS["h264"].base_share()
+
+
+def rate_model(codec: str) -> RateModel:
+    """The rate model of ``codec`` (x264's for one not in :data:`RATE_MODELS`)."""
+    return RATE_MODELS.get(codec, RATE_MODELS["h264"])
 
 
 @dataclass(frozen=True)
@@ -39,9 +72,9 @@ class QPConfig:
     caps the penalty of blocks nobody looks at).  ``centre`` shifts each frame's offsets, then
     they are clamped to ``[qp_min, qp_max]``:
 
-    * ``"rate"`` (default): the shift that makes the weighted mean of ``2^(-offset/6)`` one
-      after the clamp -- with a block's bits roughly halving every 6 QP, the frame keeps the
-      bits a flat map gets at the same CRF (measured in docs/qp.md).  The weights are each
+    * ``"rate"`` (default): the shift that makes the weighted mean of ``2^(-offset/k)`` one
+      after the clamp -- with a block's bits roughly halving every ``k`` QP (``rate_octave``),
+      the frame keeps the bits a flat map gets at the same CRF (measured in docs/qp.md).  The weights are each
       block's share of the bits (:func:`block_activity`: what changed since the previous frame,
       which is what a P-frame pays for); without them every block counts the same.
     * ``"mean"``: mean offset zero (spends more bits than flat: the salient blocks' savings
@@ -51,8 +84,9 @@ class QPConfig:
     ``temporal_alpha`` is used by :class:`QPMapper` only: the weight of the
     previous frame's offsets in an exponential moving average (0 = no smoothing).
 
-    ``base_share``: the rate centring's bit-share constant (:func:`block_activity`); ``None``:
-    the codec's from :data:`BASE_SHARES`, resolved by :meth:`for_codec` where the encoder is
+    ``base_share`` and ``rate_octave``: the rate centring's bit-share constant
+    (:func:`block_activity`) and the QP steps that halve a block's bits; ``None``: the codec's
+    :class:`RateModel` at the encode's CRF, resolved by :meth:`for_codec` where the encoder is
     known (the daemon, ``compare``), x264's where it is not.
 
     ``aq_strength``: the encoder's variance-AQ strength under a map that is not flat, when the
@@ -73,6 +107,7 @@ class QPConfig:
     temporal_alpha: float = 0.0
     aq_strength: float | None = None
     base_share: float | None = None
+    rate_octave: float | None = None
 
     def __post_init__(self) -> None:
         if self.block not in (8, 16, 32, 64):
@@ -95,13 +130,18 @@ class QPConfig:
         if self.base_share is not None and not (math.isfinite(self.base_share)
                                                 and self.base_share > 0):
             raise ConfigError(f"base_share must be > 0 (or None), got {self.base_share}")
+        if self.rate_octave is not None and not (math.isfinite(self.rate_octave)
+                                                 and self.rate_octave > 0):
+            raise ConfigError(f"rate_octave must be > 0 (or None), got {self.rate_octave}")
 
-    def for_codec(self, codec: str) -> QPConfig:
-        """This mapping for an encode with ``codec`` (``h264``/``hevc``): the codec's rate
-        centring constant unless one was set."""
-        if self.base_share is not None:
-            return self
-        return replace(self, base_share=BASE_SHARES.get(codec, BASE_SHARE))
+    def for_codec(self, codec: str, crf: float | None = None) -> QPConfig:
+        """This mapping for an encode with ``codec`` (``h264``/``hevc``) at ``crf`` (``None``:
+        a rate-controlled encode): the codec's rate centring constant unless one was set."""
+        model = rate_model(codec)
+        return replace(
+            self,
+            base_share=model.base_share(crf) if self.base_share is None else self.base_share,
+            rate_octave=model.octave if self.rate_octave is None else self.rate_octave)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -212,21 +252,23 @@ def offsets_from_saliency(pooled: np.ndarray, config: QPConfig | None = None,
         if activity is not None and np.shape(activity) != sal.shape:
             raise InputError(f"activity grid {np.shape(activity)} does not match {sal.shape}")
         return _rate_centred(offsets.astype(np.float64), config.qp_min, config.qp_max,
-                             activity)
+                             activity, config.rate_octave or QP_PER_OCTAVE)
     np.clip(offsets, config.qp_min, config.qp_max, out=offsets)
     return offsets.astype(np.float32, copy=False)
 
 
-def rate_factor(offsets: np.ndarray, activity: np.ndarray | None = None) -> float:
+def rate_factor(offsets: np.ndarray, activity: np.ndarray | None = None,
+                octave: float = QP_PER_OCTAVE) -> float:
     """The frame's bits relative to a flat map under the model that a block's bits halve every
-    6 QP: the mean of ``2^(-offset/6)``, weighted by ``activity`` when given (1.0 = neutral)."""
-    steps = np.exp2(-np.asarray(offsets, np.float64) / QP_PER_OCTAVE)
+    ``octave`` QP: the mean of ``2^(-offset/octave)``, weighted by ``activity`` when given (1.0
+    = neutral)."""
+    steps = np.exp2(-np.asarray(offsets, np.float64) / octave)
     return float(np.average(steps, weights=None if activity is None else
                             np.asarray(activity, np.float64)))
 
 
 def _rate_centred(offsets: np.ndarray, qp_min: float, qp_max: float,
-                  activity: np.ndarray | None) -> np.ndarray:
+                  activity: np.ndarray | None, octave: float = QP_PER_OCTAVE) -> np.ndarray:
     """Offsets shifted so that, clamped, their :func:`rate_factor` is 1.
 
     The factor falls monotonically with the shift ``c``: Newton steps on ``log(factor)``,
@@ -234,7 +276,7 @@ def _rate_centred(offsets: np.ndarray, qp_min: float, qp_max: float,
     """
     weights = (np.full(offsets.shape, 1.0 / offsets.size) if activity is None
                else np.asarray(activity, np.float64) / float(np.sum(activity)))
-    k = math.log(2.0) / QP_PER_OCTAVE
+    k = math.log(2.0) / octave
     lo, hi = qp_min - float(offsets.max()), qp_max - float(offsets.min())
     shift = -math.log(float(np.sum(weights * np.exp(-k * offsets)))) / k  # exact when unclamped
     for _ in range(50):

@@ -198,7 +198,8 @@ class Daemon:
             else:
                 stack.callback(sink.close)
             sinks.append(sink)
-        qp = opts.qp.for_codec(opts.outputs.codec)
+        encoder = opts.outputs.encoder
+        qp = opts.qp.for_codec(opts.outputs.codec, None if encoder is None else encoder.crf)
         outputs = opts.outputs
         self.pipeline = Pipeline(
             source, predictor, sinks,

@@ -291,6 +291,7 @@ class Pipeline:
     def _run_resize(self) -> None:
         inp, out = self.rings["resize"], self.rings["flow"]
         height, width = self.input_size
+        flow_size = (int(self._flow.config.size[0]), int(self._flow.config.size[1]))
         expected = 0
         while True:
             frame = inp.get()
@@ -307,7 +308,8 @@ class Pipeline:
             started = time.monotonic()
             h, w = frame.height, frame.width
             small = resize_to_input(frame.rgb, (height, width))
-            prepared = self._flow.prepare(frame.rgb)
+            # the flow resizes before it greys: at the network's size, from the input just made
+            prepared = self._flow.prepare(small if flow_size == (height, width) else frame.rgb)
             tensor = np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32)
             tensor *= np.float32(1.0 / 255.0)
             item = _Item(frame.index, frame.pts, (h, w), frame.captured, flow_prep=prepared,

@@ -82,10 +82,10 @@ class CompareConfig:
             raise ConfigError("2-pass needs a bitrate ladder (--bitrates) and x264 (--codec "
                               "h264): CRF is one pass already")
 
-    @property
-    def map_qp(self) -> QPConfig:
-        """The QP mapping with the encoder's codec resolved (:meth:`QPConfig.for_codec`)."""
-        return self.qp.for_codec(FFMPEG_ENCODERS[self.encoder.codec][1])
+    def map_qp(self, rung: EncoderConfig) -> QPConfig:
+        """The QP mapping of one rung, with its codec and CRF resolved
+        (:meth:`QPConfig.for_codec`)."""
+        return self.qp.for_codec(FFMPEG_ENCODERS[self.encoder.codec][1], rung.crf)
 
     @property
     def rate_key(self) -> str:
@@ -251,11 +251,12 @@ def run_ladder(samples: Sequence[Sample], fps: Fraction, config: CompareConfig,
         raise InputError("every sample of a ladder must have one size")
     frames = [f for s in samples for f in s.frames]
     methods = list(samples[0].maps)
-    offsets = [s.offsets(config.map_qp) for s in samples]
     fmt = FFMPEG_ENCODERS[config.encoder.codec][1]
     points = []
     for value in config.ladder:
         rung = config.rung(value)
+        map_qp = config.map_qp(rung)
+        offsets = [s.offsets(map_qp) for s in samples]
         point: dict[str, Any] = {config.rate_key: value, "encodes": {}}
         kinds: list[tuple[str, Any]] = [(baseline_name(m, config.encoder.codec), m)
                                         for m in config.baseline_aq_modes]
@@ -265,7 +266,7 @@ def run_ladder(samples: Sequence[Sample], fps: Fraction, config: CompareConfig,
                 data = encode_ffmpeg(frames, size, fps, rung, what, config.ffmpeg, config.passes)
             else:
                 grids = [g for o in offsets for g in o[what]]
-                data = encode_ours(frames, size, fps, under_map(rung, config.map_qp), grids,
+                data = encode_ours(frames, size, fps, under_map(rung, map_qp), grids,
                                    config.passes)
             decoded = [y for y, _ in decoded_luma(data, format=fmt)]
             row = score(samples, decoded, len(data), fps)

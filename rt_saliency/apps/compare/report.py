@@ -20,7 +20,8 @@ def common_fields(config: CompareConfig, samples: Sequence[Sample],
                   points: list[dict[str, Any]]) -> dict[str, Any]:
     """The report's fields every kind of comparison has."""
     offsets = {}
-    grids = [s.offsets(config.map_qp) for s in samples]
+    first = config.map_qp(config.rung(config.ladder[0]))
+    grids = [s.offsets(first) for s in samples]
     for name in samples[0].maps:
         stacked = np.concatenate([np.ravel(g) for o in grids for g in o[name]])
         offsets[name] = {"mean": float(stacked.mean()), "min": float(stacked.min()),
@@ -28,7 +29,9 @@ def common_fields(config: CompareConfig, samples: Sequence[Sample],
                          "mean_abs": float(np.abs(stacked).mean())}
     enc = config.encoder
     return {
-        "qp_config": config.map_qp.to_dict(),
+        "qp_config": first.to_dict(),
+        "base_share_per_rung": {f"{v:g}": config.map_qp(config.rung(v)).base_share
+                                for v in config.ladder},
         "offsets": offsets,
         "encoder": {"codec": enc.codec, "preset": enc.preset, "tune": enc.tune,
                     "keyint": enc.keyint, "aq_mode": enc.aq_mode, "options": enc.options,
