@@ -40,15 +40,14 @@ RECIPES: dict[str, Recipe] = {
         description=(
             "the shipped weights: the frame pathway learns from real fixations on still images "
             "(gaze-images roots: static clips, zero flow, horizontal flips, carried ConvLSTM "
-            "state), the motion pathway from synthetic moving objects with static look-alikes "
-            "(repeated up to a third of the batches); "
+            "state), the motion pathway from synthetic moving objects with static look-alikes; "
             "about 90 minutes on 2 CPU cores"
         ),
         options={
             "model": "tpcmrnet", "lr": 3e-4, "epochs": 5, "decay_every": 2, "decay_factor": 0.3,
-            "batch_size": 4, "clip_len": 3, "clip_stride": 6, "workers": 1, "threads": 1, "max_minutes": 90.0,
+            "batch_size": 4, "clip_len": 3, "clip_stride": 6, "workers": 1, "threads": 1, "max_minutes": 85.0,
             "val_every": 250, "val_clips": 200, "checkpoint_every": 100, "log_every": 10,
-            "flip": 0.5, "state_burn_in": 30, "seed": 0, "motion_share": 1 / 3,
+            "flip": 0.5, "state_burn_in": 30, "seed": 0,
         },
         synth=SynthConfig(videos=30, frames=40, seed=1, split_sizes={"train": 24, "val": 2,
                                                                       "test": 4}),
