@@ -261,6 +261,24 @@ def test_open_predictor_without_weights_serves_the_shipped_network(
         predictor.close()
 
 
+def test_every_shipped_set_is_served_by_its_name(
+        caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``weights="NAME"`` serves the set shipped under that name (its own S and INT8 encoder),
+    as timm's ``create_model(name, pretrained=True)`` does; a name nobody shipped is a path."""
+    monkeypatch.setenv("RT_SALIENCY_CACHE", str(tmp_path / "cache"))
+    caplog.set_level(logging.INFO, logger="rt_saliency")
+    names = [n for n in pretrained.PRETRAINED if pretrained.is_available(n)]
+    assert pretrained.DEFAULT_PRETRAINED in names
+    for name in names:
+        with open_predictor("onnxruntime", weights=name, lookahead=LOOKAHEAD) as predictor:
+            want_int8 = pretrained.pretrained_int8_encoder(name) is not None
+            assert predictor.name == "tpcmrnet/onnxruntime" + ("-int8" if want_int8 else "")
+            assert predictor.flow_maps == pretrained.load_pretrained(name).config.flow_maps
+        assert any(f"shipped TP-CMRNet weights {name}" in r.getMessage() for r in caplog.records)
+    with pytest.raises(InputNotFoundError):
+        open_predictor("onnxruntime", weights="tpcmrnet-nobody-shipped")
+
+
 def test_the_shipped_int8_encoder_agrees_with_fp32_on_real_frames(
         gaze_mini: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """INT8 is the CPU default only because it stays close to FP32 (docs/deployment.md: CC

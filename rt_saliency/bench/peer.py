@@ -94,22 +94,22 @@ def bench_peer(
             runner = stack.enter_context(OnnxRunner(path, threads=threads))
             contenders.append(_Contender(label, precision,
                                          lambda r=runner: r.infer(peer_inputs), [], []))
-        if pretrained.is_available():
-            model = pretrained.load_pretrained()
-            cost["tpcmrnet"] = model_cost(model, lookahead)
+        shipped = [n for n in pretrained.PRETRAINED if pretrained.is_available(n)]
+        for name in shipped:
+            model = pretrained.load_pretrained(name)
+            cost[name] = model_cost(model, lookahead)
             (_, enc_in), (_, head_in) = graph_inputs(model, lookahead)
             for precision in PRECISIONS:
                 predictor = stack.enter_context(open_predictor(
-                    "onnxruntime", lookahead=lookahead, precision=precision, device="cpu",
-                    threads=threads))
+                    "onnxruntime", weights=name, lookahead=lookahead, precision=precision,
+                    device="cpu", threads=threads))
 
-                def call(p: Any = predictor) -> None:
-                    p.encoder.infer(enc_in)
-                    p.head_runner.infer(head_in)
+                def call(p: Any = predictor, e: Any = enc_in, h: Any = head_in) -> None:
+                    p.encoder.infer(e)
+                    p.head_runner.infer(h)
 
-                contenders.append(_Contender(pretrained.DEFAULT_PRETRAINED, precision, call, [],
-                                             []))
-        else:
+                contenders.append(_Contender(name, precision, call, [], []))
+        if not shipped:
             skipped.append({"section": "peer", "reason": "shipped weights: not in this package"})
         for i in range(rounds):
             for c in contenders:
@@ -121,7 +121,7 @@ def bench_peer(
     peer_rounds = {c.precision: c.round_p50 for c in contenders if c.network == label}
     for c in contenders:
         is_peer = c.network == label
-        c_cost = cost["peer" if is_peer else "tpcmrnet"]
+        c_cost = cost["peer" if is_peer else c.network]
         timing = summarize(c.samples)
         row: dict[str, Any] = {
             "section": "peer", "name": c.network, "peer": is_peer, "precision": c.precision,

@@ -312,10 +312,12 @@ def bench_realtime(
     frames: int = 300,
     fps: float = 30.0,
     args: Sequence[str] = (),
+    label: str | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of ``rt-saliency run`` with its defaults (the shipped weights, the CPU's default
     precision) on a live synthetic camera at ``fps``: what a real-time source sees (service
-    latency, drops), one row per resolution.
+    latency, drops), one row per resolution; ``label`` names the rows' weights (e.g. a shipped
+    set given with ``--weights NAME`` in ``args``).
 
     Each row is one ``rt-saliency run`` child process, as a user starts it: the benchmark's own
     process has loaded other models and backends by then, whose threads and memory would share
@@ -352,7 +354,8 @@ def bench_realtime(
         ok = (snap["dropped"] == 0 and snap["fps"] >= 25.0
               and (service.get("p99_ms") or float("inf")) <= BUDGET_MS)
         rows.append({
-            "section": "realtime", "name": f"{res_name} {snap['backend']}",
+            "section": "realtime",
+            "name": f"{res_name} {snap['backend']}" + (f" ({label})" if label else ""),
             "command": "rt-saliency " + " ".join(command[4:]),
             "backend": snap["backend"], "resolution": res_name, "width": width,
             "height": height, "flow_maps": snap["flow_maps"], "lookahead": snap["lookahead"],

@@ -26,6 +26,7 @@ from rt_saliency.bench.pipeline_bench import StreamSetup, bench_pipeline, bench_
 from rt_saliency.bench.report import write_report
 from rt_saliency.bench.scaling import bench_scaling
 from rt_saliency.bench.timing import BUDGET_MS, machine_info
+from rt_saliency.model import pretrained
 from rt_saliency.optional import import_optional
 
 log = logging.getLogger(__name__)
@@ -240,6 +241,12 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
         rows = _section("realtime", results, lambda: bench_realtime(
             resolutions=config.realtime_resolutions, frames=config.realtime_frames))
         results["rows"] += rows or []
+        for name in (n for n in pretrained.PRETRAINED
+                     if n != pretrained.DEFAULT_PRETRAINED and pretrained.is_available(n)):
+            rows = _section(f"realtime[{name}]", results, lambda n=name: bench_realtime(
+                resolutions=config.realtime_resolutions[:1], frames=config.realtime_frames,
+                args=("--weights", n), label=n))
+            results["rows"] += rows or []
     if "pipeline" in sections:
         rows = _section("pipeline", results, lambda: bench_pipeline(
             resolutions=config.pipeline_resolutions, flow_maps=config.pipeline_flow_maps,

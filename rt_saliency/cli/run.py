@@ -28,6 +28,7 @@ from rt_saliency.errors import (
     PipelineError,
     RtSaliencyError,
 )
+from rt_saliency.model.pretrained import DEFAULT_PRETRAINED, PRETRAINED
 from rt_saliency.qp import QPConfig
 from rt_saliency.runtime.registry import BACKENDS, PRECISIONS
 from rt_saliency.spec import DEFAULT_FLOW_MAPS, DEFAULT_LOOKAHEAD
@@ -116,7 +117,8 @@ def register(subparsers: Any) -> None:
                        "serve the TP-CMRNet weights shipped in the package (gaze-trained); "
                        "'prior' is the training-free prior")
     model.add_argument("--weights", default=None,
-                       help="TP-CMRNet checkpoint (.pt; default: the shipped gaze-trained weights)")
+                       help="TP-CMRNet checkpoint (.pt), or the name of a set shipped in the "
+                       f"package ({', '.join(PRETRAINED)}; default: {DEFAULT_PRETRAINED})")
     model.add_argument("--prior-faces", action=argparse.BooleanOptionalAction, default=True,
                        help="the prior's face term (--backend prior; default on)")
     model.add_argument("--threads", type=_positive_int, default=None,

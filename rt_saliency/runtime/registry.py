@@ -17,7 +17,8 @@
   present).
 
 Without weights and without an engine folder, ``auto``, ``onnxruntime``, ``openvino`` and ``torch`` serve the
-TP-CMRNet weights shipped in the package (:mod:`rt_saliency.model.pretrained`, hash-checked);
+TP-CMRNet weights shipped in the package (:mod:`rt_saliency.model.pretrained`, hash-checked;
+``weights`` may also name another shipped set, e.g. ``"tpcmrnet-fast-gaze"``);
 only a package without them falls back (``auto`` only) to the prior, said in one log line.  On
 ONNX Runtime a checkpoint is exported once into the per-user cache
 (:mod:`rt_saliency.deploy.export_cache`), not at every start.
@@ -180,14 +181,17 @@ def open_predictor(
     if backend == "prior":
         return _open_prior(flow_maps, lookahead, prior_faces)
 
-    shipped = False
-    if weights is None and engine_dir is None:
-        if pretrained.is_available():
-            weights = pretrained.pretrained_path()
-            shipped = True
-            log.info("serving the shipped TP-CMRNet weights %s (model card %s)",
-                     pretrained.DEFAULT_PRETRAINED, pretrained.get_pretrained().card.name)
-        elif backend == "auto":
+    shipped: str | None = None  # the name of the shipped set served, if one is
+    if weights is not None and str(weights) in pretrained.PRETRAINED:
+        shipped = str(weights)  # --weights NAME: a set shipped in the package, by name
+    elif weights is None and engine_dir is None and pretrained.is_available():
+        shipped = pretrained.DEFAULT_PRETRAINED
+    if shipped is not None:
+        weights = pretrained.pretrained_path(shipped)
+        log.info("serving the shipped TP-CMRNet weights %s (model card %s)", shipped,
+                 pretrained.get_pretrained(shipped).card.name)
+    elif weights is None and engine_dir is None:
+        if backend == "auto":
             log.info("no --weights, no engine folder and no shipped weights: using the "
                      "training-free saliency prior")
             return _open_prior(flow_maps, lookahead, prior_faces)
@@ -234,9 +238,9 @@ def open_predictor(
         raise ConfigError(f"backend 'openvino' runs on the CPU, not {device!r}")
     ort_options = {"device": "cpu" if runner == "openvino" else _onnx_device(device),
                    "threads": threads}
-    shipped_int8 = (pretrained.pretrained_int8_encoder()
-                    if shipped and ort_options["device"] == "cpu" and precision in (None, "int8")
-                    else None)
+    shipped_int8 = (pretrained.pretrained_int8_encoder(shipped)
+                    if shipped is not None and ort_options["device"] == "cpu"
+                    and precision in (None, "int8") else None)
     if precision is None:
         precision = "int8" if shipped_int8 is not None else "fp32"
     if precision not in ONNX_PRECISIONS:
