@@ -59,6 +59,11 @@ PRETRAINED: dict[str, Pretrained] = {
         "TP-CMRNet (S=9) trained from scratch on real fixations (OSIE, EyeCrowd, NUS Scene "
         "stills) and synthetic moving objects: recipe gaze-cpu",
     ),
+    "tpcmrnet-fast-gaze": Pretrained(
+        "tpcmrnet-fast-gaze", "tpcmrnet_fast_gaze",
+        "the CPU profile tpcmrnet_fast (S=3, 0.49 M parameters) trained like tpcmrnet-gaze: "
+        "recipe gaze-cpu with --model tpcmrnet_fast",
+    ),
 }
 #: what ``--backend auto`` serves when no weights are given
 DEFAULT_PRETRAINED = "tpcmrnet-gaze"
