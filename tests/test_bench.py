@@ -9,8 +9,11 @@ import json
 import statistics
 import subprocess
 import sys
+from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,11 +22,13 @@ from rt_saliency.bench.floor import ConvShape, floor_ratio, measure_floor
 from rt_saliency.bench.model_bench import PAPER_ROW, bench_shipped
 from rt_saliency.bench.peer import bench_peer
 from rt_saliency.bench.pipeline_bench import StreamSetup, bench_realtime, pipeline_row
+from rt_saliency.bench.rate_neutrality import Clip, default_encoder, neutrality, zero_crossing
 from rt_saliency.bench.report import render_markdown, validate_results
 from rt_saliency.bench.suite import BenchConfig, run_suite
 from rt_saliency.bench.timing import PeakMemory, summarize, time_calls
 from rt_saliency.errors import ConfigError, InputError
 from rt_saliency.model import pretrained
+from rt_saliency.qp import QPConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -321,3 +326,31 @@ def test_batching_rows_compare_time_per_frame_with_batch_one() -> None:
     results = {"meta": {}, "floor": {}, "paper": PAPER_ROW, "rows": rows, "skipped": []}
     validate_results(results)
     assert "Batched encoder calls" in render_markdown(results, {})
+
+
+def test_the_base_share_fit_finds_where_the_median_change_crosses_zero() -> None:
+    """Known answers: a crossing half-way in log(share), one at a swept share, none."""
+    assert zero_crossing([1.0, 4.0], [-2.0, 2.0]) == pytest.approx(2.0)
+    assert zero_crossing([0.5, 1.0, 2.0], [-1.0, 0.0, 3.0]) == 1.0
+    assert zero_crossing([0.5, 1.0], [1.0, 3.0]) is None
+
+
+def test_rate_neutrality_is_measured_against_plain_ffmpeg(tmp_path: Path) -> None:
+    """A flat map is plain ffmpeg to the byte (0 %); the default map on a moving clip is not."""
+    frames = []
+    for i in range(8):
+        y = np.zeros((64, 96), np.uint8)
+        y[16:40, 8 + 4 * i: 32 + 4 * i] = 200  # a moving block
+        frames.append(np.concatenate([y.ravel(), np.full(64 * 96 // 2, 128, np.uint8)])
+                      .reshape(96, 96))
+    maps = [np.zeros((28, 28), np.float32) for _ in frames]
+    for m, i in zip(maps, range(8)):
+        m[7:16, 2 + i: 10 + i] = 1.0
+    clip = Clip("moving", frames, Fraction(25), maps)
+    config = default_encoder("h264", "ultrafast")
+    flat = neutrality([clip], replace(config, aq_mode=1), [30.0], QPConfig(strength=0.0))
+    assert flat[0]["change_percent"] == 0.0
+    assert flat[0]["plain_bytes"] == flat[0]["guided_bytes"]
+    mapped = neutrality([clip], replace(config, aq_mode=1), [30.0], QPConfig())
+    assert mapped[0]["guided_bytes"] != mapped[0]["plain_bytes"]
+    assert mapped[0]["base_share"] == pytest.approx(QPConfig().for_codec("h264", 30.0).base_share)

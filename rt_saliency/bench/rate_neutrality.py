@@ -82,7 +82,7 @@ def neutrality(clips: Sequence[Clip], config: EncoderConfig, crfs: Sequence[floa
     return rows
 
 
-def _zero_crossing(shares: Sequence[float], changes: Sequence[float]) -> float | None:
+def zero_crossing(shares: Sequence[float], changes: Sequence[float]) -> float | None:
     """The share where ``changes`` (one per share, ascending shares) crosses zero,
     interpolated linearly in log(share); None when the swept range does not bracket it."""
     for (s0, c0), (s1, c1) in zip(zip(shares, changes), zip(shares[1:], changes[1:])):
@@ -123,7 +123,7 @@ def fit_base_shares(clips: Sequence[Clip], config: EncoderConfig, crfs: Sequence
                 log.info("fit %s %s crf %g share %g: %+.1f %%", clip.name, codec, crf, share,
                          change)
         medians[float(crf)] = [statistics.median(per_share[s]) for s in shares]
-        fitted[float(crf)] = _zero_crossing(shares, medians[float(crf)])
+        fitted[float(crf)] = zero_crossing(shares, medians[float(crf)])
     return {"codec": codec, "preset": config.preset, "octave": octave, "shares": shares,
             "clips": [c.name for c in clips], "median_change_percent": medians,
             "fitted": fitted, "rows": rows}
