@@ -404,3 +404,9 @@ def test_warm_up_runs_whole_windows_of_the_predictors_own_shapes() -> None:
     predictor = _Recording()
     warm_up(predictor, runs=2)
     assert predictor.calls == [("encode", (3, 32, 48, 6, 32, 48)), ("head", (3, 4, 4, 6))] * 2
+
+
+def test_a_shipped_set_name_resolves_to_its_checked_file(tmp_path: Path) -> None:
+    for name in (n for n in pretrained.PRETRAINED if pretrained.is_available(n)):
+        assert pretrained.resolve_weights(name) == pretrained.pretrained_path(name)
+    assert pretrained.resolve_weights(tmp_path / "run" / "best.pt") == tmp_path / "run" / "best.pt"

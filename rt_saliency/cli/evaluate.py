@@ -22,6 +22,7 @@ from rt_saliency.atomic import write_text
 from rt_saliency.cli._common import add_flow_options
 from rt_saliency.data.gaze import is_gaze_collection
 from rt_saliency.errors import ConfigError
+from rt_saliency.model.pretrained import resolve_weights
 from rt_saliency.optional import import_optional
 from rt_saliency.runtime.registry import BACKENDS, PRECISIONS, open_predictor
 
@@ -40,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pooled, one row per --predictor.",
     )
     parser.add_argument("--weights", default=None, metavar="CKPT",
-                        help="checkpoint (.pt); scored over training-length clips")
+                        help="checkpoint (.pt) or the name of a shipped set; scored over "
+                        "training-length clips")
     parser.add_argument("--predictor", default=None, action="append",
                         choices=BACKENDS,
                         help="score a streaming backend instead (with --weights/--engine-dir "
@@ -114,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                                "flow_maps": predictor.flow_maps,
                                "lookahead": predictor.lookahead}
     else:
-        report = evaluate(args.weights, args.data, opts, device=args.device,
+        report = evaluate(resolve_weights(args.weights), args.data, opts, device=args.device,
                           flow_method=args.flow_method, flow_preset=args.flow_preset,
                           progress=progress)
     if args.out:

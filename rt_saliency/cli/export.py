@@ -10,6 +10,7 @@ from rt_saliency.deploy.onnx_export import export_onnx, trained_flow
 from rt_saliency.deploy.quantize import export_int8_encoder
 from rt_saliency.errors import ConfigError
 from rt_saliency.model import create_model
+from rt_saliency.model.pretrained import resolve_weights
 from rt_saliency.optional import import_optional
 from rt_saliency.runtime.registry import load_model
 from rt_saliency.spec import DEFAULT_LOOKAHEAD
@@ -23,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ops; model hash, config and input spec in the metadata) and export.json to DIR.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--weights", metavar="CKPT", help="checkpoint to export")
+    source.add_argument("--weights", metavar="CKPT",
+                        help="checkpoint to export, or the name of a set shipped in the package")
     source.add_argument("--random-init", action="store_true", help="export an untrained model")
     parser.add_argument("--model", default="tpcmrnet", help="variant for --random-init (default tpcmrnet)")
     parser.add_argument("--flow-maps", type=int, default=None, help="S for --random-init (default: the variant's)")
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.lookahead < 0:
         raise ConfigError(f"--lookahead must be >= 0, got {args.lookahead}")
     if args.weights is not None:
+        args.weights = resolve_weights(args.weights)
         model = load_model(args.weights)
     else:
         torch.manual_seed(args.seed)

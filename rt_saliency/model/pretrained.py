@@ -114,6 +114,14 @@ def pretrained_int8_encoder(name: str = DEFAULT_PRETRAINED) -> Path | None:
     return entry.int8_encoder
 
 
+def resolve_weights(weights: str | os.PathLike[str]) -> Path:
+    """``weights`` as a checkpoint path: the checked file of a shipped set when it is one's name
+    (``"tpcmrnet-fast-gaze"``, as timm's ``pretrained=True``), else the path given."""
+    if str(weights) in PRETRAINED:
+        return pretrained_path(str(weights))
+    return Path(weights)
+
+
 def load_pretrained(name: str = DEFAULT_PRETRAINED) -> TPCMRNet:
     """The FP32 model of the shipped weights ``name``, in eval mode."""
     model, _ = load_checkpoint(pretrained_path(name))

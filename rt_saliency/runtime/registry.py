@@ -187,7 +187,7 @@ def open_predictor(
     elif weights is None and engine_dir is None and pretrained.is_available():
         shipped = pretrained.DEFAULT_PRETRAINED
     if shipped is not None:
-        weights = pretrained.pretrained_path(shipped)
+        weights = pretrained.resolve_weights(shipped)
         log.info("serving the shipped TP-CMRNet weights %s (model card %s)", shipped,
                  pretrained.get_pretrained(shipped).card.name)
     elif weights is None and engine_dir is None:
