@@ -31,8 +31,10 @@ def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> 
                     metavar=("MIN", "MAX"),
                     help=f"offset clamp (default {_DEFAULT.qp_min:g} {_DEFAULT.qp_max:g})")
     qp.add_argument("--qp-centre", choices=CENTRES, default=_DEFAULT.centre,
-                    help="per-frame centring: rate keeps a flat map's bits at equal CRF, mean "
-                    f"makes the mean offset 0, none leaves it (default {_DEFAULT.centre})")
+                    help="per-frame centring: rate aims at a flat map's bits at equal CRF (in "
+                    "the median over real clips; one clip can land ~20 %% away, docs/qp.md), "
+                    "mean makes the mean offset 0, none leaves it (default "
+                    f"{_DEFAULT.centre})")
     qp.add_argument("--qp-floor", type=float, default=_DEFAULT.floor,
                     help=f"saliency floor, caps the background's penalty (default "
                     f"{_DEFAULT.floor:g})")
