@@ -74,9 +74,10 @@ class QPConfig:
 
     * ``"rate"`` (default): the shift that makes the weighted mean of ``2^(-offset/k)`` one
       after the clamp -- with a block's bits roughly halving every ``k`` QP (``rate_octave``),
-      the frame keeps the bits a flat map gets at the same CRF (measured in docs/qp.md).  The weights are each
-      block's share of the bits (:func:`block_activity`: what changed since the previous frame,
-      which is what a P-frame pays for); without them every block counts the same.
+      the frame aims at the bits a flat map gets at the same CRF (in the median over real
+      clips; one clip can land 10-20 % away, docs/qp.md).  The weights are each block's share
+      of the bits (:func:`block_activity`: what changed since the previous frame, which is
+      what a P-frame pays for); without them every block counts the same.
     * ``"mean"``: mean offset zero (spends more bits than flat: the salient blocks' savings
       are worth less than the background's cost).
     * ``"none"``: the mapping as is (``offset 0`` where saliency equals the frame's mean).
@@ -90,8 +91,8 @@ class QPConfig:
     known (the daemon, ``compare``), x264's where it is not.
 
     ``aq_strength``: the encoder's variance-AQ strength under a map that is not flat, when the
-    user sets none (``None``, the default: the codec's own, which keeps the bits of a flat map
-    at equal CRF; 0.25 with strength 1.5 trades PSNR for EWPSNR better on stills, docs/qp.md).
+    user sets none (``None``, the default: the codec's own, which the rate model was fitted
+    with; 0.25 with strength 1.5 trades PSNR for EWPSNR better on stills, docs/qp.md).
     The default strength 2 was chosen on the gaze-image validation split
     (``benchmarks/qp_sweep.py``): the largest of 1, 2, 3 whose PSNR BD-rate against x264 at
     its default AQ stays under +10 %.
