@@ -18,6 +18,7 @@ import logging
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rt_saliency.apps.compare.clip import predicted_maps, read_clip
@@ -26,6 +27,7 @@ from rt_saliency.bench.rate_neutrality import (
     Clip,
     default_encoder,
     fit_base_shares,
+    fit_rate_bias,
     neutrality,
 )
 from rt_saliency.bench.timing import machine_info
@@ -46,7 +48,17 @@ def _markdown(result: dict) -> str:
     lines = [f"# Rate neutrality, {result['codec']} {result['preset']}", "",
              f"Command: `{result['command']}`", "", f"Machine: {result['machine']}", ""]
     fit = result.get("fit")
-    if fit:
+    if fit and fit.get("what") == "rate_bias":
+        lines += [f"## QP bias fitted on {', '.join(fit['clips'])} (AQ strength "
+                  f"{fit['aq_strength']} under the map)", "",
+                  "| CRF | " + " | ".join(f"bias {b:g}" for b in fit["biases"]) + " | fitted |",
+                  "| ---: |" + " ---: |" * (len(fit["biases"]) + 1)]
+        for crf, med in fit["median_change_percent"].items():
+            bias = fit["fitted"][crf]
+            lines.append(f"| {float(crf):g} | " + " | ".join(f"{m:+.1f} %" for m in med)
+                         + f" | {'-' if bias is None else f'{bias:.2f}'} |")
+        lines += ["", "(cells: median change in bytes over the fit clips against plain ffmpeg)", ""]
+    elif fit:
         lines += [f"## Base share fitted on {', '.join(fit['clips'])} (octave {fit['octave']:g} QP)",
                   "",
                   "| CRF | " + " | ".join(f"share {s:g}" for s in fit["shares"]) + " | fitted |",
@@ -59,12 +71,12 @@ def _markdown(result: dict) -> str:
     rows = result.get("measured") or []
     if rows:
         lines += ["## Measured with the shipped constants", "",
-                  ("| clip | frames | CRF | octave | base share | plain ffmpeg (bytes) "
+                  ("| clip | frames | CRF | octave | base share | QP bias | plain ffmpeg (bytes) "
                    "| guided (bytes) | change |"),
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in rows:
             lines.append(f"| {r['clip']} | {r['frames']} | {r['crf']:g} | {r['octave']:g} | "
-                         f"{r['base_share']:.3f} | "
+                         f"{r['base_share']:.3f} | {r.get('rate_bias') or 0:.2f} | "
                          f"{r['plain_bytes']:,} | {r['guided_bytes']:,} | "
                          f"{r['change_percent']:+.1f} % |")
     return "\n".join(lines) + "\n"
@@ -79,11 +91,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="clips to fit the base share on (never the measured ones)")
     parser.add_argument("--shares", type=float, nargs="+",
                         default=[0.03, 0.1, 0.25, 0.5, 1.0, 2.0])
+    parser.add_argument("--biases", type=float, nargs="+", default=None, metavar="QP",
+                        help="with --fit: sweep the QP bias (RateModel.aq_bias) at the codec's "
+                        "base shares instead of the base share")
     parser.add_argument("--octave", type=float, default=None,
                         help="QP steps that halve a block's bits, for --fit (default: the "
                         "codec's rate model's)")
     parser.add_argument("--measure", nargs="*", default=[], metavar="CLIP",
                         help="clips to measure the shipped constants on")
+    parser.add_argument("--qp-strength", type=float, default=None,
+                        help="measure a QP strength other than the default")
+    parser.add_argument("--qp-aq-strength", type=float, default=None,
+                        help="measure an encoder AQ strength under the map other than the "
+                        "codec's own (the default)")
     parser.add_argument("--max-frames", type=int, default=60)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--out", required=True)
@@ -97,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     config = default_encoder(args.codec, args.preset)
     qp = QPConfig()
+    if args.qp_strength is not None:
+        qp = replace(qp, strength=args.qp_strength)
+    if args.qp_aq_strength is not None:
+        qp = replace(qp, aq_strength=args.qp_aq_strength)
     result: dict = {"command": "python benchmarks/rate_neutrality.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]), "codec": args.codec, "preset": args.preset,
         "machine": machine_info(), "qp": qp.to_dict(), "max_frames": args.max_frames}
@@ -104,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         result["backend"] = predictor.name
         fit_clips = _clips(args.fit, args.max_frames, predictor)
         measure_clips = _clips(args.measure, args.max_frames, predictor)
-    if fit_clips:
+    if fit_clips and args.biases:
+        result["fit"] = fit_rate_bias(fit_clips, config, args.crfs, args.biases, qp)
+    elif fit_clips:
         octave = args.octave or rate_model(args.codec).octave
         result["fit"] = fit_base_shares(fit_clips, config, args.crfs, args.shares, qp, octave)
     if measure_clips:

@@ -16,7 +16,8 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-SECTIONS = ("floor", "model", "peer", "realtime", "pipeline", "profile", "scaling", "batching")
+SECTIONS = ("floor", "model", "peer", "realtime", "pipeline", "profile", "scaling", "batching",
+            "multistream")
 #: the peer timed beside TP-CMRNet (benchmarks/reference_net.py)
 PEER_NAME = "reference (MobileNetV2 + ConvGRU, UNISAL-sized)"
 

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from rt_saliency.bench.batching import bench_batching
+from rt_saliency.bench.multistream import bench_multistream
 from rt_saliency.bench.floor import ConvShape, floor_ratio, measure_floor
 from rt_saliency.bench.model_bench import PAPER_ROW, bench_shipped
 from rt_saliency.bench.peer import bench_peer
@@ -326,6 +327,24 @@ def test_batching_rows_compare_time_per_frame_with_batch_one() -> None:
     results = {"meta": {}, "floor": {}, "paper": PAPER_ROW, "rows": rows, "skipped": []}
     validate_results(results)
     assert "Batched encoder calls" in render_markdown(results, {})
+
+
+def test_multistream_rows_run_every_stream_in_both_arrangements() -> None:
+    rows, skipped = bench_multistream(streams=(1, 2), frames=12, precision="fp32", rounds=1)
+    assert skipped == []
+    assert [(r["streams"], r["mode"]) for r in rows] == [
+        (1, "separate"), (1, "batched"), (2, "separate"), (2, "batched")]
+    for row in rows:
+        assert row["aggregate_fps"] > 0 and len(row["round_fps"]) == 1
+    two = rows[3]
+    # 2 streams x 12 frames went through the shared encoder, one or two at a time
+    assert two["batched_calls"][1] + 2 * two["batched_calls"][2] == 24
+    assert two["vs_separate"] == pytest.approx(two["aggregate_fps"] / rows[2]["aggregate_fps"])
+    with pytest.raises(ConfigError):
+        bench_multistream(precision="int4")
+    results = {"meta": {}, "floor": {}, "paper": PAPER_ROW, "rows": rows, "skipped": []}
+    validate_results(results)
+    assert "one batched encoder" in render_markdown(results, {})
 
 
 def test_the_base_share_fit_finds_where_the_median_change_crosses_zero() -> None:

@@ -27,6 +27,7 @@ from rt_saliency.qp import (
     read_ndjson,
     read_svtav1_roi,
 )
+from rt_saliency.qp.aq import ac_energy, variance_aq_offsets
 from rt_saliency.qp.mapping import DEFAULT_CRF, RATE_MODELS, RateModel
 
 
@@ -241,3 +242,69 @@ def test_a_steeper_rate_model_centres_salient_offsets_higher() -> None:
     three = offsets_from_saliency(pooled, QPConfig(rate_octave=3.0))
     assert np.all(three > six)
     assert rate_factor(three, octave=3.0) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_rate_bias_aims_at_the_bits_of_a_flat_map_that_many_qp_higher() -> None:
+    """Known answer: the centred offsets' modelled bits are 2^(-bias/octave), clamped or not."""
+    pooled = np.array([[0.9, 0.4, 0.1, 0.1], [0.05, 0.3, 0.2, 0.6]], np.float32)
+    for bias in (0.0, 1.5, -2.0):
+        for octave in (6.0, 3.0):
+            offsets = offsets_from_saliency(pooled, QPConfig(rate_octave=octave, rate_bias=bias))
+            assert rate_factor(offsets, octave=octave) == pytest.approx(2 ** (-bias / octave),
+                                                                        rel=1e-6)
+    clamped = offsets_from_saliency(pooled, QPConfig(strength=6.0, qp_min=-3, qp_max=3,
+                                                     rate_bias=1.0))
+    assert clamped.min() == -3.0 and rate_factor(clamped) == pytest.approx(2 ** (-1 / 6), rel=1e-6)
+    with pytest.raises(ConfigError):
+        QPConfig(rate_bias=float("nan"))
+
+
+def test_ac_energy_known_answers_and_edge_padding() -> None:
+    flat = np.full((32, 32), 200, np.uint8)
+    checker = ((np.indices((16, 16)).sum(axis=0) % 2) * 255).astype(np.uint8)
+    luma = flat.copy()
+    luma[:16, 16:] = checker
+    energy = ac_energy(luma)
+    # sum of squares minus squared sum over the block: 128 * 255^2 - (128 * 255)^2 / 256
+    assert energy.tolist() == [[0.0, 128 * 255**2 - (128 * 255) ** 2 / 256], [0.0, 0.0]]
+    # a 20x20 frame: its edge blocks repeat the last row and column, as x264 pads
+    ramp = np.tile(np.arange(20, dtype=np.uint8), (20, 1))
+    padded = np.pad(ramp, ((0, 12), (0, 12)), mode="edge").astype(np.float64)
+    blocks = padded.reshape(2, 16, 2, 16)
+    want = np.square(blocks).sum(axis=(1, 3)) - blocks.sum(axis=(1, 3)) ** 2 / 256
+    np.testing.assert_allclose(ac_energy(ramp), want)
+    # 4:2:0 chroma: 8x8 blocks co-sited with the 16x16 luma blocks add their energy
+    chroma = np.zeros((16, 16), np.uint8)
+    chroma[:8, :8] = checker[:8, :8]
+    with_chroma = ac_energy(luma, (chroma, chroma))
+    assert with_chroma[0, 0] == 2 * (32 * 255**2 - (32 * 255) ** 2 / 64)
+    assert with_chroma[0, 1] == energy[0, 1]
+
+
+def test_variance_aq_offsets_follow_x264_formula() -> None:
+    energy = np.array([[0.0, 2.0**14.427, 2.0**20]])
+    out = variance_aq_offsets(energy, 1.0)
+    np.testing.assert_allclose(out, 1.0397 * (np.array([[0.0, 14.427, 20.0]]) - 14.427))
+    np.testing.assert_allclose(variance_aq_offsets(energy, -0.75), -0.75 * out)
+    np.testing.assert_allclose(variance_aq_offsets(energy, 1.0, bit_depth=10), out - 4 * 1.0397)  # reference + 2 per bit
+
+
+def test_the_mapper_prices_a_lower_encoder_aq_strength_block_by_block() -> None:
+    """With planes, the centred offsets plus the AQ change x264 makes keep the modelled bits
+    of a flat map; on a textured picture (whose QPs a lower AQ strength lowers) the offsets
+    rise to pay for it."""
+    rng = np.random.default_rng(3)
+    luma = rng.integers(0, 255, (64, 64), dtype=np.uint8)
+    saliency = np.ones((64, 64), np.float32)
+    saliency[:32, :32] = 4.0
+    config = QPConfig(aq_strength=0.25).for_codec("h264", 23.0)
+    assert config.aq_change == -0.75 and QPConfig(strength=0).for_codec("h264").aq_change == 0
+    assert QPConfig().for_codec("hevc").aq_change == 0.0  # x265's AQ is not modelled
+    with_planes = QPMapper((64, 64), config)(saliency, None, (luma,))
+    without = QPMapper((64, 64), config)(saliency, None)
+    delta = variance_aq_offsets(ac_energy(luma), -0.75)
+    k = np.log(2) / 6.0
+    modelled = np.mean(np.exp(-k * (with_planes.astype(np.float64) + delta)))
+    assert modelled == pytest.approx(1.0, rel=1e-5)
+    assert QPConfig().for_codec("h264").aq_change == 0.0  # the default keeps the codec's AQ
+    assert np.all(with_planes > without)  # the textured half's lower AQ QP is paid for

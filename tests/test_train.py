@@ -86,6 +86,25 @@ def test_resume_continues_where_it_stopped(tiny: Path, tmp_path: Path) -> None:
         train(_cfg(tiny, tmp_path / "c", max_steps=1, resume=str(weights_only)))
 
 
+def test_a_second_phase_trains_only_the_named_part_from_given_weights(tiny: Path,
+                                                                      tmp_path: Path) -> None:
+    """--init + --train-only: the frozen part (weights and batch-norm statistics) leaves the
+    run exactly as it came; the named part moves."""
+    first = train(_cfg(tiny, tmp_path / "first", max_steps=2))
+    start, _ = load_checkpoint(first.last)
+    second = train(_cfg(tiny, tmp_path / "second", max_steps=3, init=str(first.last),
+                        train_only=["flow_pathway"]))
+    after, _ = load_checkpoint(second.last)
+    before_sd, after_sd = start.state_dict(), after.state_dict()
+    moved = [n for n in before_sd if not torch.equal(before_sd[n], after_sd[n])]
+    assert moved and all(n.startswith("flow_pathway.") for n in moved), moved
+    assert any("running_var" in n for n in before_sd)  # the frame pathway's norms were held
+    with pytest.raises(ConfigError, match="names no parameter"):
+        train(_cfg(tiny, tmp_path / "bad", max_steps=1, train_only=["flow_path"]))
+    with pytest.raises(ConfigError, match="at least one"):
+        _cfg(tiny, tmp_path / "bad", train_only=[]).validate()
+
+
 def test_paper_schedule_and_options() -> None:
     model = torch.nn.Linear(2, 2)
     opt = make_optimizer(model.parameters())
@@ -134,6 +153,11 @@ def test_train_cli_writes_the_curve(tiny: Path, tmp_path: Path, capsys) -> None:
     assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob(".*.part"))
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 2
+    # a second-phase recipe without the first phase's weights: one clear line, exit 2
+    assert main(["train", "--recipe", "gaze-cpu-motion", "--data", str(tiny), "--out",
+                 str(tmp_path / "phase2")]) == 2
+    assert "--init" in capsys.readouterr().err
+    assert not (tmp_path / "phase2").exists()
 
 
 @pytest.mark.slow

@@ -75,6 +75,7 @@ def neutrality(clips: Sequence[Clip], config: EncoderConfig, crfs: Sequence[floa
             rows.append({"clip": clip.name, "frames": len(clip.frames), "codec": codec,
                          "preset": config.preset, "crf": float(crf),
                          "base_share": resolved.base_share, "octave": resolved.rate_octave,
+                         "rate_bias": resolved.rate_bias, "aq_strength": qp.aq_strength,
                          "plain_bytes": plain,
                          "guided_bytes": guided, "change_percent": round(change, 2)})
             log.info("%s %s crf %g: plain %d, guided %d bytes (%+.1f %%)", clip.name, codec,
@@ -82,14 +83,18 @@ def neutrality(clips: Sequence[Clip], config: EncoderConfig, crfs: Sequence[floa
     return rows
 
 
-def zero_crossing(shares: Sequence[float], changes: Sequence[float]) -> float | None:
-    """The share where ``changes`` (one per share, ascending shares) crosses zero,
-    interpolated linearly in log(share); None when the swept range does not bracket it."""
+def zero_crossing(shares: Sequence[float], changes: Sequence[float], *,
+                  log_scale: bool = True) -> float | None:
+    """The value (share or bias) where ``changes`` (one per value, ascending values) crosses
+    zero, interpolated linearly in log(value) (``log_scale``) or in the value; None when the
+    swept range does not bracket it."""
     for (s0, c0), (s1, c1) in zip(zip(shares, changes), zip(shares[1:], changes[1:])):
         if c0 == 0.0:
             return s0
         if (c0 < 0.0) != (c1 < 0.0):
             t = c0 / (c0 - c1)
+            if not log_scale:
+                return s0 + t * (s1 - s0)
             return math.exp(math.log(s0) + t * (math.log(s1) - math.log(s0)))
     return None
 
@@ -125,6 +130,39 @@ def fit_base_shares(clips: Sequence[Clip], config: EncoderConfig, crfs: Sequence
         medians[float(crf)] = [statistics.median(per_share[s]) for s in shares]
         fitted[float(crf)] = zero_crossing(shares, medians[float(crf)])
     return {"codec": codec, "preset": config.preset, "octave": octave, "shares": shares,
+            "clips": [c.name for c in clips], "median_change_percent": medians,
+            "fitted": fitted, "rows": rows}
+
+
+def fit_rate_bias(clips: Sequence[Clip], config: EncoderConfig, crfs: Sequence[float],
+                  biases: Sequence[float], qp: QPConfig) -> dict[str, Any]:
+    """Per CRF, the QP bias where the clips' median change in bytes crosses zero, with the
+    codec's base share and octave (:meth:`QPConfig.for_codec`) and ``qp``'s AQ strength: what
+    :attr:`RateModel.aq_bias` holds.  Same shape of result as :func:`fit_base_shares`."""
+    biases = sorted(float(b) for b in biases)
+    codec = _codec_name(config)
+    rows: list[dict[str, Any]] = []
+    fitted: dict[float, float | None] = {}
+    medians: dict[float, list[float]] = {}
+    for crf in crfs:
+        rung = replace(config, crf=float(crf), bitrate=None)
+        resolved = qp.for_codec(codec, crf=float(crf))
+        per_bias: dict[float, list[float]] = {b: [] for b in biases}
+        for clip in clips:
+            plain = plain_bytes(clip, rung)
+            for bias in biases:
+                guided = guided_bytes(clip, rung, replace(resolved, rate_bias=bias))
+                change = 100.0 * (guided / plain - 1.0)
+                per_bias[bias].append(change)
+                rows.append({"clip": clip.name, "codec": codec, "crf": float(crf),
+                             "rate_bias": bias, "plain_bytes": plain, "guided_bytes": guided,
+                             "change_percent": round(change, 2)})
+                log.info("fit %s %s crf %g bias %g: %+.1f %%", clip.name, codec, crf, bias,
+                         change)
+        medians[float(crf)] = [statistics.median(per_bias[b]) for b in biases]
+        fitted[float(crf)] = zero_crossing(biases, medians[float(crf)], log_scale=False)
+    return {"codec": codec, "preset": config.preset, "what": "rate_bias",
+            "octave": resolved.rate_octave, "biases": biases, "aq_strength": qp.aq_strength,
             "clips": [c.name for c in clips], "median_change_percent": medians,
             "fitted": fitted, "rows": rows}
 

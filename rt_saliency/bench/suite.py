@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rt_saliency.bench.batching import bench_batching
+from rt_saliency.bench.multistream import bench_multistream
 from rt_saliency.bench.floor import CONV_SHAPES, measure_floor
 from rt_saliency.bench.model_bench import PAPER_ROW, bench_models, bench_shipped
 from rt_saliency.bench.peer import PeerBuilder, bench_peer
@@ -86,8 +87,12 @@ class BenchConfig:
     #: encoder batch sizes for the several-streams-one-session question
     batching_batches: Sequence[int] = (1, 2, 4)
     batching_rounds: int = 3
+    #: streams in one process, separate sessions against one batched encoder (lossless 360p)
+    multistream_streams: Sequence[int] = (1, 2, 4)
+    multistream_frames: int = 150
+    multistream_rounds: int = 2
     sections: Sequence[str] = ("floor", "model", "peer", "realtime", "pipeline", "profile",
-                               "scaling", "batching")
+                               "scaling", "batching", "multistream")
     #: model config overrides applied to every network built (tests use tiny widths)
     overrides: tuple[tuple[str, Any], ...] = ()
     #: floor shapes (None: rt_saliency.bench.floor.CONV_SHAPES) and GEMM size
@@ -116,6 +121,9 @@ def quick_config() -> BenchConfig:
         realtime_frames=90,
         batching_batches=(1, 2),
         batching_rounds=1,
+        multistream_streams=(1, 2),
+        multistream_frames=20,
+        multistream_rounds=1,
         pipeline_resolutions=("360p", "720p"),
         pipeline_flow_maps=(3, 9),
         pipeline_lookaheads=(0, 2),
@@ -282,6 +290,13 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
         out = _section("batching", results, lambda: bench_batching(
             batches=config.batching_batches, threads=config.threads,
             rounds=config.batching_rounds))
+        if out:
+            results["rows"] += out[0]
+            results["skipped"] += out[1]
+    if "multistream" in sections and not config.overrides:
+        out = _section("multistream", results, lambda: bench_multistream(
+            streams=config.multistream_streams, frames=config.multistream_frames,
+            rounds=config.multistream_rounds))
         if out:
             results["rows"] += out[0]
             results["skipped"] += out[1]

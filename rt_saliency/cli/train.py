@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rt_saliency.cli._common import add_flow_options
+from rt_saliency.errors import ConfigError
 from rt_saliency.train import TrainConfig, train
 from rt_saliency.train.curves import plot_training
 from rt_saliency.train.recipes import RECIPES, get_recipe, prepare_recipe_data
@@ -39,6 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--state-burn-in", type=int, default=None, metavar="N",
                         help="stills start from the ConvLSTM state after U[0,N] frames (default 30)")
     parser.add_argument("--model", default=None, help="registered variant (default tpcmrnet)")
+    parser.add_argument("--init", default=None, metavar="WEIGHTS",
+                        help="start from these weights (a checkpoint or a shipped set's name); "
+                             "the optimizer and schedule start fresh")
+    parser.add_argument("--train-only", action="append", default=None, metavar="PREFIX",
+                        help="train only the parameters under this dotted prefix (repeatable, "
+                             "e.g. flow_pathway); the rest is frozen and serves its running "
+                             "batch-norm statistics")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     parser.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
                         help="train at another input size (multiples of 8; default 224 224)")
@@ -78,7 +86,7 @@ _FLAG_FIELDS = (
     "model", "lr", "epochs", "decay_every", "decay_factor", "batch_size", "clip_len",
     "clip_stride", "workers", "seed", "max_steps", "max_minutes", "val_every", "val_clips",
     "checkpoint_every", "log_every", "threads", "flip", "state_burn_in", "motion_share", "flow_method",
-    "flow_preset",
+    "flow_preset", "init", "train_only",
 )
 
 
@@ -87,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     data = list(args.data)
     if args.recipe is not None:
         recipe = get_recipe(args.recipe)
+        if recipe.needs_init and args.init is None:
+            raise ConfigError(f"recipe {recipe.name} is a second phase: give the first phase's "
+                              "weights with --init (a checkpoint or a shipped set's name)")
         options.update(recipe.options, recipe=recipe.name)
         data = prepare_recipe_data(recipe, data, Path(args.out))
     options.update({k: getattr(args, k) for k in _FLAG_FIELDS if getattr(args, k) is not None})

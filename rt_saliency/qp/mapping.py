@@ -14,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from rt_saliency.errors import ConfigError, InputError
+from rt_saliency.qp.aq import ac_energy, variance_aq_offsets
 
 MODES: tuple[str, ...] = ("log", "linear")
 #: how a frame's offsets are centred before the clamp (see :class:`QPConfig`)
@@ -35,6 +36,10 @@ class RateModel:
 
     octave: float
     shares: tuple[tuple[float, float], ...]
+    #: the codec's own variance-AQ strength when its AQ is modelled (:mod:`rt_saliency.qp.aq`:
+    #: x264's mode 1 at 1.0), so that another AQ strength under a map (``--qp-aq-strength``)
+    #: is priced block by block; None: not modelled
+    codec_aq_strength: float | None = None
 
     def base_share(self, crf: float | None = None) -> float:
         """The base share at ``crf`` (``None``: :data:`DEFAULT_CRF`)."""
@@ -48,7 +53,8 @@ class RateModel:
 #: other than the one it is measured on, so that the default map costs what a flat map costs at
 #: equal CRF in the median over those clips (docs/qp.md has the figures and the spread)
 RATE_MODELS: dict[str, RateModel] = {
-    "h264": RateModel(QP_PER_OCTAVE, ((23.0, 0.709), (28.0, 0.328), (33.0, 0.361))),
+    "h264": RateModel(QP_PER_OCTAVE, ((23.0, 0.709), (28.0, 0.328), (33.0, 0.361)),
+                      codec_aq_strength=1.0),
     # x265's bits answer its quantOffsets about twice as steeply (fitted: 3 QP an octave)
     "hevc": RateModel(3.0, ((23.0, 0.426), (28.0, 0.128), (33.0, 0.068))),
 }
@@ -88,14 +94,19 @@ class QPConfig:
     ``base_share`` and ``rate_octave``: the rate centring's bit-share constant
     (:func:`block_activity`) and the QP steps that halve a block's bits; ``None``: the codec's
     :class:`RateModel` at the encode's CRF, resolved by :meth:`for_codec` where the encoder is
-    known (the daemon, ``compare``), x264's where it is not.
+    known (the daemon, ``compare``), x264's where it is not.  ``rate_bias``: aim at the bits
+    of a flat map that many QP higher (``None``: 0; a measurement knob,
+    ``benchmarks/rate_neutrality.py --biases``).
+    ``aq_change``: the encoder's AQ strength under the map minus the codec's own, priced block
+    by block from the picture's AC energy (:mod:`rt_saliency.qp.aq`) when :class:`QPMapper` is
+    given the planes the encoder codes; resolved by :meth:`for_codec` (0: nothing to price).
 
     ``aq_strength``: the encoder's variance-AQ strength under a map that is not flat, when the
-    user sets none (``None``, the default: the codec's own, which the rate model was fitted
-    with; 0.25 with strength 1.5 trades PSNR for EWPSNR better on stills, docs/qp.md).
-    The default strength 2 was chosen on the gaze-image validation split
-    (``benchmarks/qp_sweep.py``): the largest of 1, 2, 3 whose PSNR BD-rate against x264 at
-    its default AQ stays under +10 %.
+    user sets none (``None``, the default: the codec's own). 0.25 with strength 1.5 trades PSNR
+    for EWPSNR better on stills (docs/qp.md); for x264 the rate centring prices the change
+    block by block (``aq_change``).  The default strength 2 was chosen on the gaze-image
+    validation split (``benchmarks/qp_sweep.py``): the largest of 1, 2, 3 whose PSNR BD-rate
+    against x264 at its default AQ stays under +10 %.
     """
 
     block: int = 16
@@ -109,6 +120,8 @@ class QPConfig:
     aq_strength: float | None = None
     base_share: float | None = None
     rate_octave: float | None = None
+    rate_bias: float | None = None
+    aq_change: float | None = None
 
     def __post_init__(self) -> None:
         if self.block not in (8, 16, 32, 64):
@@ -134,6 +147,10 @@ class QPConfig:
         if self.rate_octave is not None and not (math.isfinite(self.rate_octave)
                                                  and self.rate_octave > 0):
             raise ConfigError(f"rate_octave must be > 0 (or None), got {self.rate_octave}")
+        if self.rate_bias is not None and not math.isfinite(self.rate_bias):
+            raise ConfigError(f"rate_bias must be finite (or None), got {self.rate_bias}")
+        if self.aq_change is not None and not math.isfinite(self.aq_change):
+            raise ConfigError(f"aq_change must be finite (or None), got {self.aq_change}")
 
     def for_codec(self, codec: str, crf: float | None = None) -> QPConfig:
         """This mapping for an encode with ``codec`` (``h264``/``hevc``) at ``crf`` (``None``:
@@ -142,7 +159,10 @@ class QPConfig:
         return replace(
             self,
             base_share=model.base_share(crf) if self.base_share is None else self.base_share,
-            rate_octave=model.octave if self.rate_octave is None else self.rate_octave)
+            rate_octave=model.octave if self.rate_octave is None else self.rate_octave,
+            aq_change=(self.aq_change if self.aq_change is not None else
+                       0.0 if model.codec_aq_strength is None or self.aq_strength is None
+                       or self.strength == 0 else self.aq_strength - model.codec_aq_strength))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -226,11 +246,14 @@ def block_activity(image: np.ndarray, previous: np.ndarray | None,
 
 
 def offsets_from_saliency(pooled: np.ndarray, config: QPConfig | None = None,
-                          activity: np.ndarray | None = None) -> np.ndarray:
+                          activity: np.ndarray | None = None,
+                          aq_delta: np.ndarray | None = None) -> np.ndarray:
     """QP offsets (float32, same shape as ``pooled``; negative = better) from pooled saliency.
 
     ``activity``: the blocks' shares of the bits (:func:`block_activity`), used by
-    ``centre="rate"`` (``None``: equal shares).  A uniform map gives all zeros in both modes
+    ``centre="rate"`` (``None``: equal shares).  ``aq_delta``: per block, the QP the encoder's
+    own AQ adds under the map beyond what it adds without one (:mod:`rt_saliency.qp.aq`),
+    priced by ``centre="rate"`` with the offsets.  A uniform map gives all zeros in both modes
     (there is nothing to prefer).
     """
     config = config or QPConfig()
@@ -240,7 +263,7 @@ def offsets_from_saliency(pooled: np.ndarray, config: QPConfig | None = None,
     if not np.isfinite(sal).all():
         raise InputError("pooled saliency contains NaN or infinity")
     sal = np.maximum(sal, np.float32(config.floor))
-    if sal.max() == sal.min():  # exactly zero, not float round-off around it
+    if sal.max() == sal.min() and aq_delta is None:  # exactly zero, not round-off around it
         return np.zeros(sal.shape, np.float32)
     mean = np.float32(sal.mean(dtype=np.float64))
     if config.mode == "log":
@@ -250,10 +273,12 @@ def offsets_from_saliency(pooled: np.ndarray, config: QPConfig | None = None,
     if config.centre == "mean":
         offsets -= offsets.mean()
     elif config.centre == "rate":
-        if activity is not None and np.shape(activity) != sal.shape:
-            raise InputError(f"activity grid {np.shape(activity)} does not match {sal.shape}")
+        for name, grid in (("activity", activity), ("aq_delta", aq_delta)):
+            if grid is not None and np.shape(grid) != sal.shape:
+                raise InputError(f"{name} grid {np.shape(grid)} does not match {sal.shape}")
         return _rate_centred(offsets.astype(np.float64), config.qp_min, config.qp_max,
-                             activity, config.rate_octave or QP_PER_OCTAVE)
+                             activity, config.rate_octave or QP_PER_OCTAVE,
+                             config.rate_bias or 0.0, aq_delta)
     np.clip(offsets, config.qp_min, config.qp_max, out=offsets)
     return offsets.astype(np.float32, copy=False)
 
@@ -269,8 +294,12 @@ def rate_factor(offsets: np.ndarray, activity: np.ndarray | None = None,
 
 
 def _rate_centred(offsets: np.ndarray, qp_min: float, qp_max: float,
-                  activity: np.ndarray | None, octave: float = QP_PER_OCTAVE) -> np.ndarray:
-    """Offsets shifted so that, clamped, their :func:`rate_factor` is 1.
+                  activity: np.ndarray | None, octave: float = QP_PER_OCTAVE,
+                  bias: float = 0.0, aq_delta: np.ndarray | None = None) -> np.ndarray:
+    """Offsets shifted so that, clamped, their :func:`rate_factor` is ``2^(-bias/octave)`` (1
+    without a bias: a flat map's bits; the bits of a flat map ``bias`` QP higher otherwise).
+    ``aq_delta`` (per block, the QP the encoder's AQ adds on top): counted with the offsets
+    (a block's bits go by both), not clamped and not returned.
 
     The factor falls monotonically with the shift ``c``: Newton steps on ``log(factor)``,
     kept inside a bracket that shrinks with every step (a few steps to 1e-9).
@@ -278,18 +307,22 @@ def _rate_centred(offsets: np.ndarray, qp_min: float, qp_max: float,
     weights = (np.full(offsets.shape, 1.0 / offsets.size) if activity is None
                else np.asarray(activity, np.float64) / float(np.sum(activity)))
     k = math.log(2.0) / octave
+    if aq_delta is not None:
+        weights = weights * np.exp(-k * np.asarray(aq_delta, np.float64))
+    target = math.exp(-k * bias)
     lo, hi = qp_min - float(offsets.max()), qp_max - float(offsets.min())
-    shift = -math.log(float(np.sum(weights * np.exp(-k * offsets)))) / k  # exact when unclamped
+    # exact when unclamped
+    shift = -math.log(float(np.sum(weights * np.exp(-k * offsets))) / target) / k
     for _ in range(50):
         shift = min(max(shift, lo), hi)
         moved = offsets + shift
         terms = weights * np.exp(-k * np.clip(moved, qp_min, qp_max))
         total = float(terms.sum())
-        if abs(total - 1.0) < 1e-9:
+        if abs(total / target - 1.0) < 1e-9:
             break
-        lo, hi = (shift, hi) if total > 1.0 else (lo, shift)
+        lo, hi = (shift, hi) if total > target else (lo, shift)
         free = float(terms[(moved > qp_min) & (moved < qp_max)].sum())
-        step = math.log(total) / (k * free) if free > 0 else math.inf
+        step = math.log(total / target) * total / (k * free) if free > 0 else math.inf
         shift = shift + step if math.isfinite(step) and lo < shift + step < hi else 0.5 * (lo + hi)
     return np.clip(offsets + shift, qp_min, qp_max).astype(np.float32)
 
@@ -313,20 +346,32 @@ class QPMapper:
         self._previous = None
         self._previous_image = None
 
-    def __call__(self, saliency: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
+    def __call__(self, saliency: np.ndarray, image: np.ndarray | None = None,
+                 planes: tuple[np.ndarray, ...] | None = None, bit_depth: int = 8) -> np.ndarray:
         """Offsets grid (rows, cols) float32 for one frame's saliency map of any resolution.
 
         ``image``: the frame itself as a 2-D float array at any resolution (the network's input
         will do), for the bit shares of ``centre="rate"`` (:func:`block_activity`).
+        ``planes``: the Y (and U, V) planes the encoder codes, in code values of ``bit_depth``
+        bits, for pricing ``config.aq_change`` (:mod:`rt_saliency.qp.aq`; 16-pixel blocks).
         """
         pooled = pool_blocks(saliency, self.frame_size, self.config.block)
+        aq_delta = None
+        if (planes is not None and self.config.aq_change and self.config.block == 16
+                and self.config.centre == "rate"):
+            chroma = (planes[1], planes[2]) if len(planes) == 3 else None
+            aq_delta = variance_aq_offsets(ac_energy(planes[0], chroma, 16),
+                                           self.config.aq_change, bit_depth)
+            if aq_delta.shape != pooled.shape:
+                raise InputError(f"planes of {planes[0].shape} do not match the frame size "
+                                 f"{self.frame_size}")
         activity = None
         if image is not None and self.config.centre == "rate":
             activity = block_activity(image, self._previous_image, self.frame_size,
                                       self.config.block,
                                       self.config.base_share or BASE_SHARE)
         self._previous_image = None if image is None else np.asarray(image, np.float32)
-        offsets = offsets_from_saliency(pooled, self.config, activity)
+        offsets = offsets_from_saliency(pooled, self.config, activity, aq_delta)
         alpha = self.config.temporal_alpha
         if alpha > 0.0 and self._previous is not None and self._previous.shape == offsets.shape:
             offsets = alpha * self._previous + (1.0 - alpha) * offsets

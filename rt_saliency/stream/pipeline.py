@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from rt_saliency.errors import PipelineError
@@ -116,6 +117,17 @@ class _End:
 
 #: the bytes of frames one ring may hold (an 8K frame passes alone; 1080p: about 6 frames)
 DEFAULT_RING_BYTES = 64 << 20
+
+
+def _coded_planes(item: _Item) -> tuple[tuple[np.ndarray, ...], int] | None:
+    """The planes an encoder sink will code for ``item`` and their bit depth (the decoded
+    YUV planes, else BT.601 luma of the RGB frame), or None without an encoder sink."""
+    if item.yuv is not None:
+        return item.yuv.planes, item.yuv.format.bit_depth
+    if item.rgb is not None:  # BT.601 luma, limited range (what the encoder's conversion makes)
+        grey = cv2.cvtColor(item.rgb, cv2.COLOR_RGB2GRAY)
+        return (cv2.convertScaleAbs(grey, alpha=219.0 / 255.0, beta=16.0),), 8
+    return None
 
 
 def default_qp(size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
@@ -412,7 +424,12 @@ class Pipeline:
                     mappers.clear()
                     mapper = mappers[item.size] = self._qp_factory(item.size)
                 image = None if item.frame is None else item.frame.mean(axis=0)
-                item.offsets = np.asarray(mapper(item.saliency, image), np.float32)
+                planes = _coded_planes(item)
+                if planes is None:
+                    item.offsets = np.asarray(mapper(item.saliency, image), np.float32)
+                else:
+                    item.offsets = np.asarray(mapper(item.saliency, image, planes[0],
+                                                     planes[1]), np.float32)
                 item.features = item.frame = item.flow = None
                 self._timed("qp", started, item)
             out.put(item)

@@ -32,6 +32,9 @@ from rt_saliency.model import create_model
 from rt_saliency.optional import import_optional
 from rt_saliency.train import distributed
 from rt_saliency.train.checkpointing import load_training_state, save_training_state
+from rt_saliency.train.freeze import freeze_except, hold_frozen_norms
+from rt_saliency.model.checkpoint import load_checkpoint
+from rt_saliency.model.pretrained import resolve_weights
 from rt_saliency.train.datasets import same_kind_batches, sample_kinds, train_dataset, val_dataset
 from rt_saliency.train.schedule import PAPER_LR, make_optimizer, make_scheduler
 from rt_saliency.train.validate import validate
@@ -80,6 +83,12 @@ class TrainConfig:
     #: least share of an epoch's batches that are motion clips when stills are in the mix
     #: (clip batches repeated; None: as the data has them)
     motion_share: float | None = None
+    #: weights the run starts from (a checkpoint or a shipped set's name; weights only, the
+    #: optimizer and schedule start fresh); None: random initialisation
+    init: str | None = None
+    #: train only the parameters under these dotted prefixes (e.g. ``["flow_pathway"]``); the
+    #: rest is frozen and its batch norms serve their running statistics; None: everything
+    train_only: list[str] | None = None
     #: named recipe the options came from (``rt_saliency.train.recipes``), for the record
     recipe: str | None = None
 
@@ -94,6 +103,8 @@ class TrainConfig:
             raise ConfigError("--max-minutes must be > 0")
         if self.motion_share is not None and not 0.0 < self.motion_share < 1.0:
             raise ConfigError(f"--motion-share must be in (0, 1), got {self.motion_share}")
+        if self.train_only is not None and not self.train_only:
+            raise ConfigError("--train-only needs at least one parameter prefix")
 
 
 @dataclass
@@ -150,13 +161,19 @@ def train(cfg: TrainConfig) -> TrainResult:
         run_dir.mkdir(parents=True, exist_ok=True)
         random.seed(cfg.seed + ctx.rank)
         torch.manual_seed(cfg.seed + ctx.rank)
-        model = create_model(cfg.model, **_overrides(cfg.model_overrides)).to(ctx.device)
+        model = create_model(cfg.model, **_overrides(cfg.model_overrides))
+        if cfg.init is not None:
+            load_checkpoint(resolve_weights(cfg.init), model)
+            log.info("starting from the weights of %s", cfg.init)
+        model = model.float().to(ctx.device)
+        trainable = (freeze_except(model, cfg.train_only) if cfg.train_only is not None
+                     else list(model.parameters()))
         size = tuple(model.config.input_size)
         flow_cfg = flow_config_for(cfg.flow_method, cfg.flow_preset, size)
         train_set = train_dataset(cfg.data, model.config.flow_maps, size, flow_cfg, cfg.clip_len,
                                   cfg.clip_stride, cfg.flip)
         val_set = val_dataset(cfg.data, model.config.flow_maps, size, flow_cfg, cfg.clip_len)
-        optimizer = make_optimizer(model.parameters(), cfg.lr)
+        optimizer = make_optimizer(trainable, cfg.lr)
         scheduler = make_scheduler(optimizer, cfg.decay_every, cfg.decay_factor)
         use_amp = cfg.amp and ctx.device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda") if use_amp else None
@@ -205,7 +222,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             bar = _progress_bar(cfg, ctx, epoch, steps_per_epoch, progress["epoch_step"])
             ema = None
             t_last, n_last = time.monotonic(), 0
-            net.train()
+            _train_mode(net, model, cfg.train_only)
             for batch in loader:
                 frames = batch["frames"].to(ctx.device, non_blocking=True)
                 flows = batch["flows"].to(ctx.device, non_blocking=True)
@@ -256,7 +273,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                         progress["best_cc"] = val_result["cc"]
                         checkpoint(run_dir / "best.pt")
                         best_path = run_dir / "best.pt"
-                    net.train()
+                    _train_mode(net, model, cfg.train_only)
                 if progress["step"] % cfg.checkpoint_every == 0:
                     checkpoint(last_path)
                 reason = budget.exhausted(progress["step"])
@@ -314,6 +331,12 @@ def _options(cfg: TrainConfig) -> dict[str, Any]:
     opts = asdict(cfg)
     opts["data"] = [str(d) for d in cfg.data]
     return json.loads(json.dumps(opts))  # plain JSON values only (safe for weights_only)
+
+
+def _train_mode(net: torch.nn.Module, model: torch.nn.Module, train_only: list[str] | None) -> None:
+    net.train()
+    if train_only is not None:
+        hold_frozen_norms(model, train_only)
 
 
 def _keep_running_stats(model: torch.nn.Module, frozen: bool, momentum: float = 0.1) -> None:

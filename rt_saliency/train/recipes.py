@@ -32,7 +32,12 @@ class Recipe:
     options: dict[str, Any] = field(default_factory=dict)
     #: synthetic moving-object clips for the motion pathway (None: none generated)
     synth: SynthConfig | None = None
+    #: a second phase: starts from another run's weights, given with ``--init``
+    needs_init: bool = False
 
+
+_MOTION_CLIPS = SynthConfig(videos=30, frames=40, seed=1, split_sizes={"train": 24, "val": 2,
+                                                                   "test": 4})
 
 RECIPES: dict[str, Recipe] = {
     "gaze-cpu": Recipe(
@@ -49,8 +54,26 @@ RECIPES: dict[str, Recipe] = {
             "val_every": 250, "val_clips": 200, "checkpoint_every": 100, "log_every": 10,
             "flip": 0.5, "state_burn_in": 30, "seed": 0,
         },
-        synth=SynthConfig(videos=30, frames=40, seed=1, split_sizes={"train": 24, "val": 2,
-                                                                      "test": 4}),
+        synth=_MOTION_CLIPS,
+    ),
+    "gaze-cpu-motion": Recipe(
+        name="gaze-cpu-motion",
+        description=(
+            "second phase of the shipped weights: from a gaze-cpu run (--init), only the flow "
+            "pathway trains, on motion clips and stills in equal shares, while the frame "
+            "pathway, attention and head stay as trained and serve their running batch-norm "
+            "statistics; a still's zero flow still passes the flow pathway, so the stills keep "
+            "its zero-motion response in place; about 10 minutes on 2 CPU cores"
+        ),
+        options={
+            "model": "tpcmrnet", "lr": 2e-4, "epochs": 1, "decay_every": 2, "decay_factor": 0.3,
+            "max_steps": 400, "batch_size": 4,
+            "clip_len": 3, "clip_stride": 6, "workers": 1, "threads": 1, "val_every": 100,
+            "val_clips": 60, "checkpoint_every": 100, "log_every": 10, "flip": 0.5,
+            "state_burn_in": 30, "seed": 0, "motion_share": 0.5, "train_only": ["flow_pathway"],
+        },
+        synth=_MOTION_CLIPS,
+        needs_init=True,
     ),
 }
 

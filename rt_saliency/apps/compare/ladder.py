@@ -119,13 +119,20 @@ class Sample:
     def offsets(self, qp: QPConfig) -> dict[str, list[np.ndarray]]:
         """Per method, the offsets grid of every frame: the daemon's mapper over the sample
         (temporal smoothing and the rate centring's bit shares see its frames in order)."""
-        h = self.size[0]
+        h, w = self.size
         out = {}
         for name, maps in self.maps.items():
             mapper = QPMapper(self.size, qp)
-            out[name] = [mapper(m, f[:h].astype(np.float32) / 255.0)
+            out[name] = [mapper(m, f[:h].astype(np.float32) / 255.0, i420_planes(f, h, w))
                          for f, m in zip(self.frames, maps)]
         return out
+
+
+def i420_planes(frame: np.ndarray, height: int, width: int) -> tuple[np.ndarray, ...]:
+    """Y, U, V views of one packed I420 frame ((3/2 H, W) uint8, even H and W)."""
+    q = height // 4
+    return (frame[:height], frame[height:height + q].reshape(height // 2, width // 2),
+            frame[height + q:height + 2 * q].reshape(height // 2, width // 2))
 
 
 def encode_ours(frames: Sequence[np.ndarray], size: tuple[int, int], fps: Fraction,
