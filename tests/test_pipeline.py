@@ -15,6 +15,7 @@ import pytest
 
 from rt_saliency.errors import InputError, PipelineError
 from rt_saliency.flow import FlowEstimator, stack_flows
+from rt_saliency.qp import QPConfig, QPMapper
 from rt_saliency.stream import open_source
 from rt_saliency.stream.metrics_http import MetricsServer
 from rt_saliency.stream.pipeline import MapRecord, Pipeline
@@ -262,3 +263,33 @@ def test_vtest_avi_every_frame_accounted(vtest_avi: Path) -> None:
     records, pipe = _run(str(vtest_avi), predictor)
     assert [r.index for r in records] == list(range(795))
     assert records[0].offsets.shape == (36, 48)  # 576/16, 768/16
+
+
+def test_the_qp_stage_hands_the_mapper_the_planes_an_encoder_codes(tmp_path: Path,
+                                                                  ffmpeg_bin: str) -> None:
+    """With an encoder sink (keep_rgb) a decoded YUV file's own planes reach the mapper (for
+    the AQ pricing of docs/qp.md); a synthetic RGB source's BT.601 limited-range luma; without
+    an encoder sink nothing."""
+    seen: list[Any] = []
+
+    def factory(size: tuple[int, int]) -> Any:
+        mapper = QPMapper(size, QPConfig(aq_strength=0.25).for_codec("h264", 23.0))
+
+        def call(saliency: np.ndarray, image: np.ndarray | None = None,
+                 planes: tuple[np.ndarray, ...] | None = None, bit_depth: int = 8) -> np.ndarray:
+            seen.append((None if planes is None else [p.shape for p in planes], bit_depth))
+            return mapper(saliency, image, planes, bit_depth)
+        return call
+
+    clip = tmp_path / "yuv.mkv"
+    subprocess.run([ffmpeg_bin, "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=30", "-frames:v", "4", "-pix_fmt", "yuv420p",
+                    "-c:v", "ffv1", str(clip)], check=True, timeout=60)
+    _run(str(clip), LumaMotionPredictor(), qp_factory=factory, keep_rgb=True)
+    assert seen and all(s == ([(48, 64), (24, 32), (24, 32)], 8) for s in seen)
+    seen.clear()
+    _run("synth://64x48?frames=4", LumaMotionPredictor(), qp_factory=factory, keep_rgb=True)
+    assert seen and all(s == ([(48, 64)], 8) for s in seen)
+    seen.clear()
+    _run(str(clip), LumaMotionPredictor(), qp_factory=factory)
+    assert seen and all(s == (None, 8) for s in seen)
