@@ -48,25 +48,20 @@ def _markdown(result: dict) -> str:
     lines = [f"# Rate neutrality, {result['codec']} {result['preset']}", "",
              f"Command: `{result['command']}`", "", f"Machine: {result['machine']}", ""]
     fit = result.get("fit")
-    if fit and fit.get("what") == "rate_bias":
-        lines += [f"## QP bias fitted on {', '.join(fit['clips'])} (AQ strength "
-                  f"{fit['aq_strength']} under the map)", "",
-                  "| CRF | " + " | ".join(f"bias {b:g}" for b in fit["biases"]) + " | fitted |",
-                  "| ---: |" + " ---: |" * (len(fit["biases"]) + 1)]
+    if fit:
+        if fit.get("what") == "rate_bias":
+            title = f"QP bias fitted on {', '.join(fit['clips'])} (AQ strength {fit['aq_strength']} under the map)"
+            label, values, digits = "bias", fit["biases"], ".2f"
+        else:
+            title = f"Base share fitted on {', '.join(fit['clips'])} (octave {fit['octave']:g} QP)"
+            label, values, digits = "share", fit["shares"], ".3f"
+        lines += [f"## {title}", "",
+                  "| CRF | " + " | ".join(f"{label} {v:g}" for v in values) + " | fitted |",
+                  "| ---: |" + " ---: |" * (len(values) + 1)]
         for crf, med in fit["median_change_percent"].items():
-            bias = fit["fitted"][crf]
+            value = fit["fitted"][crf]
             lines.append(f"| {float(crf):g} | " + " | ".join(f"{m:+.1f} %" for m in med)
-                         + f" | {'-' if bias is None else f'{bias:.2f}'} |")
-        lines += ["", "(cells: median change in bytes over the fit clips against plain ffmpeg)", ""]
-    elif fit:
-        lines += [f"## Base share fitted on {', '.join(fit['clips'])} (octave {fit['octave']:g} QP)",
-                  "",
-                  "| CRF | " + " | ".join(f"share {s:g}" for s in fit["shares"]) + " | fitted |",
-                  "| ---: |" + " ---: |" * (len(fit["shares"]) + 1)]
-        for crf, med in fit["median_change_percent"].items():
-            share = fit["fitted"][crf]
-            lines.append(f"| {float(crf):g} | " + " | ".join(f"{m:+.1f} %" for m in med)
-                         + f" | {'-' if share is None else f'{share:.3f}'} |")
+                         + f" | {'-' if value is None else format(value, digits)} |")
         lines += ["", "(cells: median change in bytes over the fit clips against plain ffmpeg)", ""]
     rows = result.get("measured") or []
     if rows:

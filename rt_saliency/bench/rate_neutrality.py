@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
@@ -99,6 +99,35 @@ def zero_crossing(shares: Sequence[float], changes: Sequence[float], *,
     return None
 
 
+def _sweep(clips: Sequence[Clip], config: EncoderConfig, crfs: Sequence[float],
+           values: list[float], key: str, qp_at: Callable[[float, float], QPConfig],
+           log_scale: bool) -> dict[str, Any]:
+    """Per CRF, encode every clip plain once and guided once per swept value (``qp_at(crf,
+    value)``); the rows, the median change per value and the value where it crosses zero."""
+    codec = _codec_name(config)
+    rows: list[dict[str, Any]] = []
+    fitted: dict[float, float | None] = {}
+    medians: dict[float, list[float]] = {}
+    for crf in crfs:
+        rung = replace(config, crf=float(crf), bitrate=None)
+        per_value: dict[float, list[float]] = {v: [] for v in values}
+        for clip in clips:
+            plain = plain_bytes(clip, rung)
+            for value in values:
+                guided = guided_bytes(clip, rung, qp_at(float(crf), value))
+                change = 100.0 * (guided / plain - 1.0)
+                per_value[value].append(change)
+                rows.append({"clip": clip.name, "codec": codec, "crf": float(crf), key: value,
+                             "plain_bytes": plain, "guided_bytes": guided,
+                             "change_percent": round(change, 2)})
+                log.info("fit %s %s crf %g %s %g: %+.1f %%", clip.name, codec, crf, key, value,
+                         change)
+        medians[float(crf)] = [statistics.median(per_value[v]) for v in values]
+        fitted[float(crf)] = zero_crossing(values, medians[float(crf)], log_scale=log_scale)
+    return {"codec": codec, "preset": config.preset, "clips": [c.name for c in clips],
+            "median_change_percent": medians, "fitted": fitted, "rows": rows}
+
+
 def fit_base_shares(clips: Sequence[Clip], config: EncoderConfig, crfs: Sequence[float],
                     shares: Sequence[float], qp: QPConfig, octave: float) -> dict[str, Any]:
     """Per CRF, the base share where the clips' median change in bytes crosses zero, with a
@@ -107,64 +136,24 @@ def fit_base_shares(clips: Sequence[Clip], config: EncoderConfig, crfs: Sequence
     Every (clip, CRF) is encoded plain once and guided once per swept share; the rows and the
     median curve are returned with the fitted shares (None where the sweep does not bracket
     zero: widen ``shares``)."""
-    shares = sorted(float(s) for s in shares)
-    codec = _codec_name(config)
-    rows: list[dict[str, Any]] = []
-    fitted: dict[float, float | None] = {}
-    medians: dict[float, list[float]] = {}
-    for crf in crfs:
-        rung = replace(config, crf=float(crf), bitrate=None)
-        per_share: dict[float, list[float]] = {s: [] for s in shares}
-        for clip in clips:
-            plain = plain_bytes(clip, rung)
-            for share in shares:
-                guided = guided_bytes(clip, rung, replace(qp, base_share=share,
-                                                          rate_octave=octave))
-                change = 100.0 * (guided / plain - 1.0)
-                per_share[share].append(change)
-                rows.append({"clip": clip.name, "codec": codec, "crf": float(crf),
-                             "base_share": share, "plain_bytes": plain, "guided_bytes": guided,
-                             "change_percent": round(change, 2)})
-                log.info("fit %s %s crf %g share %g: %+.1f %%", clip.name, codec, crf, share,
-                         change)
-        medians[float(crf)] = [statistics.median(per_share[s]) for s in shares]
-        fitted[float(crf)] = zero_crossing(shares, medians[float(crf)])
-    return {"codec": codec, "preset": config.preset, "octave": octave, "shares": shares,
-            "clips": [c.name for c in clips], "median_change_percent": medians,
-            "fitted": fitted, "rows": rows}
+    shares = sorted(float(v) for v in shares)
+    result = _sweep(clips, config, crfs, shares, "base_share",
+                    lambda crf, v: replace(qp, base_share=v, rate_octave=octave), True)
+    return {**result, "octave": octave, "shares": shares}
 
 
 def fit_rate_bias(clips: Sequence[Clip], config: EncoderConfig, crfs: Sequence[float],
                   biases: Sequence[float], qp: QPConfig) -> dict[str, Any]:
-    """Per CRF, the QP bias where the clips' median change in bytes crosses zero, with the
-    codec's base share and octave (:meth:`QPConfig.for_codec`) and ``qp``'s AQ strength: what
-    :attr:`RateModel.aq_bias` holds.  Same shape of result as :func:`fit_base_shares`."""
-    biases = sorted(float(b) for b in biases)
+    """Per CRF, the constant QP bias (``QPConfig.rate_bias``) where the clips' median change in
+    bytes crosses zero, with the codec's rate model (:meth:`QPConfig.for_codec`) and ``qp``'s
+    other settings: what the rate model leaves unexplained.  Same shape of result as
+    :func:`fit_base_shares`."""
+    biases = sorted(float(v) for v in biases)
     codec = _codec_name(config)
-    rows: list[dict[str, Any]] = []
-    fitted: dict[float, float | None] = {}
-    medians: dict[float, list[float]] = {}
-    for crf in crfs:
-        rung = replace(config, crf=float(crf), bitrate=None)
-        resolved = qp.for_codec(codec, crf=float(crf))
-        per_bias: dict[float, list[float]] = {b: [] for b in biases}
-        for clip in clips:
-            plain = plain_bytes(clip, rung)
-            for bias in biases:
-                guided = guided_bytes(clip, rung, replace(resolved, rate_bias=bias))
-                change = 100.0 * (guided / plain - 1.0)
-                per_bias[bias].append(change)
-                rows.append({"clip": clip.name, "codec": codec, "crf": float(crf),
-                             "rate_bias": bias, "plain_bytes": plain, "guided_bytes": guided,
-                             "change_percent": round(change, 2)})
-                log.info("fit %s %s crf %g bias %g: %+.1f %%", clip.name, codec, crf, bias,
-                         change)
-        medians[float(crf)] = [statistics.median(per_bias[b]) for b in biases]
-        fitted[float(crf)] = zero_crossing(biases, medians[float(crf)], log_scale=False)
-    return {"codec": codec, "preset": config.preset, "what": "rate_bias",
-            "octave": resolved.rate_octave, "biases": biases, "aq_strength": qp.aq_strength,
-            "clips": [c.name for c in clips], "median_change_percent": medians,
-            "fitted": fitted, "rows": rows}
+    result = _sweep(clips, config, crfs, biases, "rate_bias",
+                    lambda crf, v: replace(qp.for_codec(codec, crf=crf), rate_bias=v), False)
+    return {**result, "what": "rate_bias", "octave": qp.for_codec(codec).rate_octave,
+            "biases": biases, "aq_strength": qp.aq_strength}
 
 
 def default_encoder(codec: str, preset: str) -> EncoderConfig:
