@@ -300,6 +300,10 @@ def test_the_mapper_prices_a_lower_encoder_aq_strength_block_by_block() -> None:
     config = QPConfig(aq_strength=0.25).for_codec("h264", 23.0)
     assert config.aq_change == -0.75 and QPConfig(strength=0).for_codec("h264").aq_change == 0
     assert QPConfig().for_codec("hevc").aq_change == 0.0  # x265's AQ is not modelled
+    lowered = QPConfig(aq_strength=0.25)
+    assert lowered.for_codec("h264", aq_mode=1).aq_change == -0.75
+    assert lowered.for_codec("h264", aq_mode=2).aq_change == 0.0  # only mode 1 is modelled
+    assert lowered.for_codec("h264", encoder_aq_strength=0.5).aq_change == 0.0  # user's wins
     with_planes = QPMapper((64, 64), config)(saliency, None, (luma,))
     without = QPMapper((64, 64), config)(saliency, None)
     delta = variance_aq_offsets(ac_energy(luma), -0.75)

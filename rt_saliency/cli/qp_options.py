@@ -45,7 +45,8 @@ def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> 
                     metavar="S|codec",
                     help="the encoder's AQ strength under a map that is not flat, when "
                     f"--aq-strength is not given (default {_DEFAULT.aq_strength or 'codec'}: the "
-                    "codec's own, a flat map's bits at equal CRF; docs/qp.md)")
+                    "codec's own; for x264 the rate centring prices another strength block by "
+                    "block; docs/qp.md)")
     if block:
         qp.add_argument("--block", type=int, default=_DEFAULT.block, choices=(8, 16, 32, 64),
                         help=f"map block size in pixels (default {_DEFAULT.block}; -o needs 16)")

@@ -152,17 +152,22 @@ class QPConfig:
         if self.aq_change is not None and not math.isfinite(self.aq_change):
             raise ConfigError(f"aq_change must be finite (or None), got {self.aq_change}")
 
-    def for_codec(self, codec: str, crf: float | None = None) -> QPConfig:
+    def for_codec(self, codec: str, crf: float | None = None, *, aq_mode: int | None = None,
+                  encoder_aq_strength: float | None = None) -> QPConfig:
         """This mapping for an encode with ``codec`` (``h264``/``hevc``) at ``crf`` (``None``:
-        a rate-controlled encode): the codec's rate centring constant unless one was set."""
+        a rate-controlled encode): the codec's rate centring constants unless set, and the AQ
+        change to price: none when the user fixed the encoder's ``--aq-strength`` (the map
+        then leaves it alone) or chose an AQ mode other than the modelled one (x264's 1)."""
         model = rate_model(codec)
+        modelled = (model.codec_aq_strength is not None and self.aq_strength is not None
+                    and self.strength != 0 and aq_mode in (None, 1)
+                    and encoder_aq_strength is None)
         return replace(
             self,
             base_share=model.base_share(crf) if self.base_share is None else self.base_share,
             rate_octave=model.octave if self.rate_octave is None else self.rate_octave,
             aq_change=(self.aq_change if self.aq_change is not None else
-                       0.0 if model.codec_aq_strength is None or self.aq_strength is None
-                       or self.strength == 0 else self.aq_strength - model.codec_aq_strength))
+                       self.aq_strength - model.codec_aq_strength if modelled else 0.0))
 
     def to_dict(self) -> dict:
         return asdict(self)

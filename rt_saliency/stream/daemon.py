@@ -199,7 +199,10 @@ class Daemon:
                 stack.callback(sink.close)
             sinks.append(sink)
         encoder = opts.outputs.encoder
-        qp = opts.qp.for_codec(opts.outputs.codec, None if encoder is None else encoder.crf)
+        qp = opts.qp.for_codec(opts.outputs.codec, None if encoder is None else encoder.crf,
+                               aq_mode=None if encoder is None else encoder.aq_mode,
+                               encoder_aq_strength=None if encoder is None
+                               else encoder.aq_strength)
         outputs = opts.outputs
         self.pipeline = Pipeline(
             source, predictor, sinks,

@@ -85,7 +85,8 @@ class CompareConfig:
     def map_qp(self, rung: EncoderConfig) -> QPConfig:
         """The QP mapping of one rung, with its codec and CRF resolved
         (:meth:`QPConfig.for_codec`)."""
-        return self.qp.for_codec(FFMPEG_ENCODERS[self.encoder.codec][1], rung.crf)
+        return self.qp.for_codec(FFMPEG_ENCODERS[self.encoder.codec][1], rung.crf,
+                                 aq_mode=rung.aq_mode, encoder_aq_strength=rung.aq_strength)
 
     @property
     def rate_key(self) -> str:
