@@ -148,6 +148,13 @@ def gpu_backends() -> list[str]:
     return backends
 
 
+def _add_rows(results: dict[str, Any], out: tuple[list[Any], list[Any]] | None) -> None:
+    """A section's ``(rows, skipped)`` into the results (nothing when it could not run)."""
+    if out:
+        results["rows"] += out[0]
+        results["skipped"] += out[1]
+
+
 def _section(name: str, results: dict[str, Any], fn: Callable[[], Any]) -> Any:
     started = time.monotonic()
     log.info("benchmark section '%s' ...", name)
@@ -242,9 +249,7 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
                 build, label=name, threads=config.threads, warmup=config.model_warmup,
                 iters=config.peer_iters, rounds=config.peer_rounds,
                 floor_macs_per_s=floor_rate))
-            if out:
-                results["rows"] += out[0]
-                results["skipped"] += out[1]
+            _add_rows(results, out)
     if "realtime" in sections and not config.overrides:
         rows = _section("realtime", results, lambda: bench_realtime(
             resolutions=config.realtime_resolutions, frames=config.realtime_frames))
@@ -290,16 +295,12 @@ def run_suite(config: BenchConfig, out_dir: str | Path, command: str = "",
         out = _section("batching", results, lambda: bench_batching(
             batches=config.batching_batches, threads=config.threads,
             rounds=config.batching_rounds))
-        if out:
-            results["rows"] += out[0]
-            results["skipped"] += out[1]
+        _add_rows(results, out)
     if "multistream" in sections and not config.overrides:
         out = _section("multistream", results, lambda: bench_multistream(
             streams=config.multistream_streams, frames=config.multistream_frames,
             rounds=config.multistream_rounds))
-        if out:
-            results["rows"] += out[0]
-            results["skipped"] += out[1]
+        _add_rows(results, out)
     results["meta"]["duration_s"] = round(time.monotonic() - t0, 1)
     results["meta"]["files"] = {k: str(v) for k, v in write_report(results, out_dir).items()}
     return results
