@@ -267,9 +267,9 @@ def test_vtest_avi_every_frame_accounted(vtest_avi: Path) -> None:
 
 def test_the_qp_stage_hands_the_mapper_the_planes_an_encoder_codes(tmp_path: Path,
                                                                   ffmpeg_bin: str) -> None:
-    """With an encoder sink (keep_rgb) a decoded YUV file's own planes reach the mapper (for
-    the AQ pricing of docs/qp.md); a synthetic RGB source's BT.601 limited-range luma; without
-    an encoder sink nothing."""
+    """With an encoder sink (keep_rgb) and a mapper that prices an AQ change, a decoded YUV
+    file's own planes reach the mapper (docs/qp.md); a synthetic RGB source's BT.601
+    limited-range luma; without an encoder sink nothing."""
     seen: list[Any] = []
 
     def factory(size: tuple[int, int]) -> Any:
@@ -279,6 +279,7 @@ def test_the_qp_stage_hands_the_mapper_the_planes_an_encoder_codes(tmp_path: Pat
                  planes: tuple[np.ndarray, ...] | None = None, bit_depth: int = 8) -> np.ndarray:
             seen.append((None if planes is None else [p.shape for p in planes], bit_depth))
             return mapper(saliency, image, planes, bit_depth)
+        call.wants_planes = mapper.wants_planes  # type: ignore[attr-defined]
         return call
 
     clip = tmp_path / "yuv.mkv"
@@ -293,3 +294,5 @@ def test_the_qp_stage_hands_the_mapper_the_planes_an_encoder_codes(tmp_path: Pat
     seen.clear()
     _run(str(clip), LumaMotionPredictor(), qp_factory=factory)
     assert seen and all(s == (None, 8) for s in seen)
+    # the default mapping has no AQ change to price: the planes are not even prepared
+    assert not QPMapper((48, 64), QPConfig().for_codec("h264", 23.0)).wants_planes

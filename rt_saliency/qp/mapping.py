@@ -346,6 +346,13 @@ class QPMapper:
         self._previous: np.ndarray | None = None
         self._previous_image: np.ndarray | None = None
 
+    @property
+    def wants_planes(self) -> bool:
+        """Whether the coded planes change the offsets (an AQ change to price): callers skip
+        preparing them otherwise."""
+        return bool(self.config.aq_change) and self.config.block == 16 \
+            and self.config.centre == "rate"
+
     def reset(self) -> None:
         """Forget the previous frame (e.g. after a scene cut or a reconnect)."""
         self._previous = None
@@ -362,8 +369,7 @@ class QPMapper:
         """
         pooled = pool_blocks(saliency, self.frame_size, self.config.block)
         aq_delta = None
-        if (planes is not None and self.config.aq_change and self.config.block == 16
-                and self.config.centre == "rate"):
+        if planes is not None and self.wants_planes:
             chroma = (planes[1], planes[2]) if len(planes) == 3 else None
             aq_delta = variance_aq_offsets(ac_energy(planes[0], chroma, 16),
                                            self.config.aq_change, bit_depth)

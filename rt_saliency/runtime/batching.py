@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from rt_saliency.errors import ConfigError
-from rt_saliency.runtime.base import Runner
 from rt_saliency.flow import FlowConfig
+from rt_saliency.runtime.base import Runner
 from rt_saliency.runtime.network import NetworkPredictor
 from rt_saliency.spec import ENCODER_INPUTS, ENCODER_OUTPUTS
 

@@ -121,7 +121,8 @@ DEFAULT_RING_BYTES = 64 << 20
 
 def _coded_planes(item: _Item) -> tuple[tuple[np.ndarray, ...], int] | None:
     """The planes an encoder sink will code for ``item`` and their bit depth (the decoded
-    YUV planes, else BT.601 luma of the RGB frame), or None without an encoder sink."""
+    YUV planes, else BT.601 luma of the RGB frame), or None without an encoder sink; prepared
+    only for a mapper that ``wants_planes``."""
     if item.yuv is not None:
         return item.yuv.planes, item.yuv.format.bit_depth
     if item.rgb is not None:  # BT.601 luma, limited range (what the encoder's conversion makes)
@@ -424,7 +425,7 @@ class Pipeline:
                     mappers.clear()
                     mapper = mappers[item.size] = self._qp_factory(item.size)
                 image = None if item.frame is None else item.frame.mean(axis=0)
-                planes = _coded_planes(item)
+                planes = _coded_planes(item) if getattr(mapper, "wants_planes", False) else None
                 if planes is None:
                     item.offsets = np.asarray(mapper(item.saliency, image), np.float32)
                 else:

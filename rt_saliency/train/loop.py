@@ -29,13 +29,13 @@ from rt_saliency.errors import ConfigError
 from rt_saliency.flow import flow_config_for
 from rt_saliency.loss import saliency_loss_terms
 from rt_saliency.model import create_model
+from rt_saliency.model.checkpoint import load_checkpoint
+from rt_saliency.model.pretrained import resolve_weights
 from rt_saliency.optional import import_optional
 from rt_saliency.train import distributed
 from rt_saliency.train.checkpointing import load_training_state, save_training_state
-from rt_saliency.train.freeze import freeze_except, hold_frozen_norms
-from rt_saliency.model.checkpoint import load_checkpoint
-from rt_saliency.model.pretrained import resolve_weights
 from rt_saliency.train.datasets import same_kind_batches, sample_kinds, train_dataset, val_dataset
+from rt_saliency.train.freeze import freeze_except, hold_frozen_norms
 from rt_saliency.train.schedule import PAPER_LR, make_optimizer, make_scheduler
 from rt_saliency.train.validate import validate
 

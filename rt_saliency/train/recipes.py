@@ -38,6 +38,13 @@ class Recipe:
 
 _MOTION_CLIPS = SynthConfig(videos=30, frames=40, seed=1, split_sizes={"train": 24, "val": 2,
                                                                    "test": 4})
+#: what both phases share: the batch shape, the schedule's decay, one torch thread and one
+#: loader worker on 2 cores, flips and the stills' state burn-in, logging and the seed
+_CPU_OPTIONS: dict[str, Any] = {
+    "model": "tpcmrnet", "decay_every": 2, "decay_factor": 0.3, "batch_size": 4, "clip_len": 3,
+    "clip_stride": 6, "workers": 1, "threads": 1, "checkpoint_every": 100, "log_every": 10,
+    "flip": 0.5, "state_burn_in": 30, "seed": 0,
+}
 
 RECIPES: dict[str, Recipe] = {
     "gaze-cpu": Recipe(
@@ -48,12 +55,8 @@ RECIPES: dict[str, Recipe] = {
             "state), the motion pathway from synthetic moving objects with static look-alikes; "
             "about 90 minutes on 2 CPU cores"
         ),
-        options={
-            "model": "tpcmrnet", "lr": 3e-4, "epochs": 5, "decay_every": 2, "decay_factor": 0.3,
-            "batch_size": 4, "clip_len": 3, "clip_stride": 6, "workers": 1, "threads": 1, "max_minutes": 85.0,
-            "val_every": 250, "val_clips": 200, "checkpoint_every": 100, "log_every": 10,
-            "flip": 0.5, "state_burn_in": 30, "seed": 0,
-        },
+        options={**_CPU_OPTIONS, "lr": 3e-4, "epochs": 5, "max_minutes": 85.0,
+                 "val_every": 250, "val_clips": 200},
         synth=_MOTION_CLIPS,
     ),
     "gaze-cpu-motion": Recipe(
@@ -65,13 +68,8 @@ RECIPES: dict[str, Recipe] = {
             "statistics; a still's zero flow still passes the flow pathway, so the stills keep "
             "its zero-motion response in place; about 10 minutes on 2 CPU cores"
         ),
-        options={
-            "model": "tpcmrnet", "lr": 2e-4, "epochs": 1, "decay_every": 2, "decay_factor": 0.3,
-            "max_steps": 400, "batch_size": 4,
-            "clip_len": 3, "clip_stride": 6, "workers": 1, "threads": 1, "val_every": 100,
-            "val_clips": 60, "checkpoint_every": 100, "log_every": 10, "flip": 0.5,
-            "state_burn_in": 30, "seed": 0, "motion_share": 0.5, "train_only": ["flow_pathway"],
-        },
+        options={**_CPU_OPTIONS, "lr": 2e-4, "epochs": 1, "max_steps": 400, "val_every": 100,
+                 "val_clips": 60, "motion_share": 0.5, "train_only": ["flow_pathway"]},
         synth=_MOTION_CLIPS,
         needs_init=True,
     ),
