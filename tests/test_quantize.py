@@ -21,7 +21,12 @@ from rt_saliency.deploy.calibration import (
     video_samples,
 )
 from rt_saliency.deploy.onnx_export import export_onnx
-from rt_saliency.deploy.quantize import export_int8_encoder, quantize_encoder
+from rt_saliency.deploy.quantize import (
+    calibration_samples,
+    export_int8_encoder,
+    per_video_counts,
+    quantize_encoder,
+)
 from rt_saliency.errors import ConfigError, InputError, InputNotFoundError
 from rt_saliency.model import create_model, pretrained
 from rt_saliency.runtime.onnx_runner import OnnxRunner
@@ -112,6 +117,21 @@ def test_export_int8_writes_manifest_entry(narrow, vtest_avi: Path) -> None:
     assert "vtest.avi" in entry["calibration"]
 
 
+def test_calibration_counts_one_for_all_or_one_per_video(narrow, vtest_avi: Path) -> None:
+    assert per_video_counts(48, 3) == [48, 48, 48]
+    assert per_video_counts([48], 2) == [48, 48]
+    assert per_video_counts([48, 8], 2) == [48, 8]
+    assert per_video_counts(48, 0) == []
+    for bad, videos in (([48, 8], 3), ([0], 1), ([4, -1], 2)):
+        with pytest.raises(ConfigError):
+            per_video_counts(bad, videos)
+    _, result = narrow
+    samples, described = calibration_samples(
+        result.encoder_specs["flows"].shape[1] // 2, videos=[vtest_avi, vtest_avi],
+        frames_per_video=[3, 2])
+    assert len(samples) == 5 and described == "3 frames of vtest.avi, 2 frames of vtest.avi"
+
+
 def test_cli_int8_needs_calibration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["export", "--random-init", "--model", "tpcmrnet_fast", "-o", str(tmp_path),
                    "--precision", "int8"])
@@ -145,3 +165,23 @@ def test_the_int8_encoder_is_served_by_onnxruntime(narrow, vtest_avi: Path, tmp_
         open_predictor("onnxruntime", engine_dir=folder, precision="int4")
     with pytest.raises(InputNotFoundError, match="INT8"):
         open_predictor("onnxruntime", engine_dir=tmp_path, precision="int8")
+
+
+def test_an_engine_folder_wins_over_the_shipped_int8_encoder(vtest_avi: Path, tmp_path: Path) -> None:
+    """``--weights <shipped name> --engine-dir DIR --precision int8`` serves DIR's INT8 encoder
+    (what the caller pointed at), not the one shipped beside the weights."""
+    assert main(["export", "--weights", pretrained.DEFAULT_PRETRAINED, "-o", str(tmp_path),
+                 "--precision", "int8", "--calibration-video", str(vtest_avi),
+                 "--calibration-frames", "2"]) == 0
+    frames = [cv2.resize(cv2.imread(str(p)), (224, 224))[:, :, ::-1].copy()
+              for p in sorted(Path(__file__).parent.glob("data/gaze-mini/osie/images/*.jpg"))[:2]]
+    maps = []
+    for kwargs in ({"engine_dir": tmp_path}, {"engine_dir": tmp_path,
+                                               "weights": pretrained.DEFAULT_PRETRAINED}, {}):
+        with open_predictor("onnxruntime", precision="int8", threads=1,
+                            **kwargs) as predictor:
+            assert predictor.name == "tpcmrnet/onnxruntime-int8"
+            maps.append(predict_clip(predictor, frames * 3)[0])
+    folder, named, shipped = maps
+    np.testing.assert_array_equal(named, folder)
+    assert np.abs(shipped - folder).max() > 1e-4  # calibrated on other pictures

@@ -7,7 +7,7 @@ import json
 
 from rt_saliency.apps.parity import check_export, int8_report
 from rt_saliency.deploy.onnx_export import export_onnx, trained_flow
-from rt_saliency.deploy.quantize import export_int8_encoder
+from rt_saliency.deploy.quantize import export_int8_encoder, per_video_counts
 from rt_saliency.errors import ConfigError
 from rt_saliency.model import create_model
 from rt_saliency.model.pretrained import resolve_weights
@@ -42,8 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration-images", default=None, metavar="DIR",
                         help="gaze-images folder (<set>/images/*.jpg): stills that calibrate INT8, "
                         "never the images of a set's test.txt")
-    parser.add_argument("--calibration-frames", type=int, default=48,
-                        help="video frames per video for INT8 calibration (default 48)")
+    parser.add_argument("--calibration-frames", type=int, action="append", default=None,
+                        metavar="N", help="video frames per video for INT8 calibration: once for "
+                        "every video, or once per --calibration-video in their order (default 48)")
     parser.add_argument("--calibration-stills", type=int, default=16,
                         help="still images per data set for INT8 calibration (default 16)")
     parser.add_argument("--check", action="store_true",
@@ -71,15 +72,16 @@ def run(args: argparse.Namespace) -> int:
     if args.precision == "int8" and not (args.calibration_video or args.calibration_images):
         raise ConfigError("--precision int8 needs calibration pictures: --calibration-video FILE "
                           "and/or --calibration-images DIR")
-    if args.calibration_frames < 1 or args.calibration_stills < 0:
-        raise ConfigError("--calibration-frames must be >= 1 and --calibration-stills >= 0")
+    if args.calibration_stills < 0:
+        raise ConfigError("--calibration-stills must be >= 0")
+    frames = per_video_counts(args.calibration_frames or [48], len(args.calibration_video))
     result = export_onnx(model, args.output, lookahead=args.lookahead, opset=args.opset,
                          flow=trained_flow(args.weights) if args.weights is not None else None)
     print(f"wrote {result.encoder_path} and {result.head_path} (model {result.model_hash[:12]})")
     if args.precision == "int8":
         int8 = export_int8_encoder(result, videos=args.calibration_video,
                                    images=args.calibration_images,
-                                   frames_per_video=args.calibration_frames,
+                                   frames_per_video=frames,
                                    stills_per_set=args.calibration_stills)
         print(f"wrote {int8.path} (INT8, calibrated on {int8.calibration})")
         if args.check and args.calibration_video:

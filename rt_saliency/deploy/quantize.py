@@ -26,7 +26,7 @@ from rt_saliency.deploy.calibration import (
     still_samples,
 )
 from rt_saliency.deploy.onnx_export import ExportResult
-from rt_saliency.errors import InputError
+from rt_saliency.errors import ConfigError, InputError
 from rt_saliency.optional import import_optional
 from rt_saliency.spec import ENCODER_INPUTS
 
@@ -132,20 +132,37 @@ def quantize_encoder(
                           None if op_types is None else tuple(op_types))
 
 
+def per_video_counts(frames_per_video: int | Sequence[int], videos: int) -> list[int]:
+    """One calibration frame count per video from one count for all or one count each."""
+    counts = [frames_per_video] if isinstance(frames_per_video, int) else list(frames_per_video)
+    if any(c < 1 for c in counts):
+        raise ConfigError(f"calibration frame counts must be >= 1, got {counts}")
+    if len(counts) == 1:
+        return counts * videos
+    if len(counts) != videos:
+        raise ConfigError(f"{len(counts)} calibration frame counts for {videos} videos: give one "
+                          "count for all videos or one per video")
+    return counts
+
+
 def calibration_samples(
     flow_maps: int,
     *,
     videos: Sequence[str | Path] = (),
     images: str | Path | None = None,
-    frames_per_video: int = 48,
+    frames_per_video: int | Sequence[int] = 48,
     stills_per_set: int = 16,
 ) -> tuple[list[Sample], str]:
     """Encoder inputs from ``videos`` (with real flows) and the gaze-images folder ``images``
-    (stills, zero flows, never a set's test split), and a one-line description of them."""
+    (stills, zero flows, never a set's test split), and a one-line description of them.
+
+    ``frames_per_video``: one count for every video, or one count per video (in order), so a
+    short clip can add a few frames without cutting the frames of another."""
+    counts = per_video_counts(frames_per_video, len(videos))
     samples: list[Sample] = []
     parts = []
-    for video in videos:
-        got = spread_video_samples(video, flow_maps, frames_per_video)
+    for video, count in zip(videos, counts):
+        got = spread_video_samples(video, flow_maps, count)
         samples += got
         parts.append(f"{len(got)} frames of {Path(video).name}")
     if images is not None and stills_per_set > 0:
@@ -162,7 +179,7 @@ def export_int8_encoder(
     *,
     videos: Sequence[str | Path] = (),
     images: str | Path | None = None,
-    frames_per_video: int = 48,
+    frames_per_video: int | Sequence[int] = 48,
     stills_per_set: int = 16,
 ) -> QuantizeResult:
     """``encoder.int8.onnx`` beside an export's FP32 encoder, calibrated on real pictures, and

@@ -238,9 +238,10 @@ def open_predictor(
         raise ConfigError(f"backend 'openvino' runs on the CPU, not {device!r}")
     ort_options = {"device": "cpu" if runner == "openvino" else _onnx_device(device),
                    "threads": threads}
+    # an engine folder the caller names wins over the INT8 encoder shipped with the weights
     shipped_int8 = (pretrained.pretrained_int8_encoder(shipped)
-                    if shipped is not None and ort_options["device"] == "cpu"
-                    and precision in (None, "int8") else None)
+                    if shipped is not None and engine_dir is None
+                    and ort_options["device"] == "cpu" and precision in (None, "int8") else None)
     if precision is None:
         precision = "int8" if shipped_int8 is not None else "fp32"
     if precision not in ONNX_PRECISIONS:
