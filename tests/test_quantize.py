@@ -139,6 +139,17 @@ def test_cli_int8_needs_calibration(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "calibration" in capsys.readouterr().err
 
 
+def test_cli_refuses_calibration_counts_that_do_not_match_the_videos(
+        tmp_path: Path, vtest_avi: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for counts in (["4", "4"], ["0"]):
+        flags = [x for n in counts for x in ("--calibration-frames", n)]
+        status = main(["export", "--random-init", "--model", "tpcmrnet_fast", "-o", str(tmp_path),
+                       "--precision", "int8", "--calibration-video", str(vtest_avi), *flags])
+        err = capsys.readouterr().err
+        assert status == 2 and "calibration frame counts" in err and "Traceback" not in err
+    assert not (tmp_path / "encoder.int8.onnx").exists()
+
+
 def test_the_int8_encoder_is_served_by_onnxruntime(narrow, vtest_avi: Path, tmp_path: Path) -> None:
     """``precision="int8"`` serves ``encoder.int8.onnx`` with the FP32 head (its name says so);
     its maps stay close to the FP32 graphs' on a real frame; bad combinations are one error."""

@@ -165,8 +165,9 @@ def open_predictor(
     onnxruntime has it, else CPU); ``threads``: intra-op threads for onnxruntime/torch;
     ``prior_faces``: the prior's face term on or off.  ``precision``: the TensorRT engines'
     (``fp32 fp16 int8``) or, for ONNX Runtime, ``int8`` for the INT8 encoder in ``engine_dir``
-    (or shipped beside the weights); ``None``: INT8 for the shipped weights on the CPU when the
-    package has their INT8 encoder (docs/deployment.md: CC within 0.005 of FP32 on the gaze test
+    (or shipped beside the weights, used only when no ``engine_dir`` is named); ``None``: INT8
+    for the shipped weights on the CPU when the package has their INT8 encoder and no
+    ``engine_dir`` is named (docs/deployment.md: CC within 0.005 of FP32 on the gaze test
     split), FP32 otherwise.
     """
     if backend not in BACKENDS:
