@@ -14,6 +14,7 @@ from rt_saliency.data.synth import SynthConfig, generate_synthetic
 from rt_saliency.errors import ConfigError, WeightsError
 from rt_saliency.model import create_model, load_checkpoint, read_checkpoint, save_checkpoint
 from rt_saliency.train import TrainConfig, train
+from rt_saliency.train.anchor import ZeroFlowAnchor
 from rt_saliency.train.schedule import make_optimizer, make_scheduler
 from rt_saliency.train.validate import validate
 
@@ -103,6 +104,41 @@ def test_a_second_phase_trains_only_the_named_part_from_given_weights(tiny: Path
         train(_cfg(tiny, tmp_path / "bad", max_steps=1, train_only=["flow_path"]))
     with pytest.raises(ConfigError, match="at least one"):
         _cfg(tiny, tmp_path / "bad", train_only=[]).validate()
+
+
+def test_zero_flow_anchor_measures_drift_of_what_a_still_sees() -> None:
+    torch.manual_seed(0)
+    model = create_model("tpcmrnet_s3", input_size=tuple(SIZE))
+    anchor = ZeroFlowAnchor(model)
+    with torch.no_grad():
+        assert float(anchor.drift(model)) == 0.0
+    stem = model.flow_pathway.stem
+    with torch.no_grad():
+        stem.bias.add_(0.5)
+    drift = anchor.drift(model)
+    assert float(drift) > 1e-3
+    model.zero_grad()
+    drift.backward()
+    grads = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert grads and all(n.startswith("flow_pathway.") for n in grads), grads
+    with pytest.raises(ConfigError, match="zero-flow-anchor"):
+        _cfg(Path("x"), Path("y"), zero_flow_anchor=-1.0).validate()
+
+
+def test_anchored_flow_training_keeps_the_stills_response(tiny: Path, tmp_path: Path) -> None:
+    """Training the flow pathway hard moves its zero-flow response; the anchor holds it."""
+    first = train(_cfg(tiny, tmp_path / "first", max_steps=1))
+    start, _ = load_checkpoint(first.last)
+    anchor = ZeroFlowAnchor(start)
+    drifts = {}
+    for weight in (0.0, 100.0):
+        run = train(_cfg(tiny, tmp_path / f"w{weight:g}", max_steps=6, lr=3e-2,
+                         init=str(first.last), train_only=["flow_pathway"],
+                         zero_flow_anchor=weight))
+        model, _ = load_checkpoint(run.last)
+        with torch.no_grad():
+            drifts[weight] = float(anchor.drift(model))
+    assert drifts[100.0] < 0.5 * drifts[0.0], drifts
 
 
 def test_paper_schedule_and_options() -> None:

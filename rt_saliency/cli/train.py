@@ -47,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="train only the parameters under this dotted prefix (repeatable, "
                              "e.g. flow_pathway); the rest is frozen and serves its running "
                              "batch-norm statistics")
+    parser.add_argument("--zero-flow-anchor", type=float, default=None, metavar="W",
+                        help="weight of a loss term that keeps the flow pathway's response to "
+                             "zero flow (what a still sees) where the run started, so motion "
+                             "training leaves stills alone (default 0: off)")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     parser.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
                         help="train at another input size (multiples of 8; default 224 224)")
@@ -86,7 +90,7 @@ _FLAG_FIELDS = (
     "model", "lr", "epochs", "decay_every", "decay_factor", "batch_size", "clip_len",
     "clip_stride", "workers", "seed", "max_steps", "max_minutes", "val_every", "val_clips",
     "checkpoint_every", "log_every", "threads", "flip", "state_burn_in", "motion_share", "flow_method",
-    "flow_preset", "init", "train_only",
+    "flow_preset", "init", "train_only", "zero_flow_anchor",
 )
 
 

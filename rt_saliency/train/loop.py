@@ -33,6 +33,7 @@ from rt_saliency.model.checkpoint import load_checkpoint
 from rt_saliency.model.pretrained import resolve_weights
 from rt_saliency.optional import import_optional
 from rt_saliency.train import distributed
+from rt_saliency.train.anchor import ZeroFlowAnchor
 from rt_saliency.train.checkpointing import load_training_state, save_training_state
 from rt_saliency.train.datasets import same_kind_batches, sample_kinds, train_dataset, val_dataset
 from rt_saliency.train.freeze import freeze_except, hold_frozen_norms
@@ -89,6 +90,9 @@ class TrainConfig:
     #: train only the parameters under these dotted prefixes (e.g. ``["flow_pathway"]``); the
     #: rest is frozen and its batch norms serve their running statistics; None: everything
     train_only: list[str] | None = None
+    #: weight of the zero-flow anchor (:mod:`.anchor`): keeps the flow pathway's response to a
+    #: still's zero flow where the run started; 0 (default): no anchor
+    zero_flow_anchor: float = 0.0
     #: named recipe the options came from (``rt_saliency.train.recipes``), for the record
     recipe: str | None = None
 
@@ -105,6 +109,8 @@ class TrainConfig:
             raise ConfigError(f"--motion-share must be in (0, 1), got {self.motion_share}")
         if self.train_only is not None and not self.train_only:
             raise ConfigError("--train-only needs at least one parameter prefix")
+        if not (self.zero_flow_anchor >= 0.0 and math.isfinite(self.zero_flow_anchor)):
+            raise ConfigError(f"--zero-flow-anchor must be >= 0, got {self.zero_flow_anchor}")
 
 
 @dataclass
@@ -168,6 +174,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         model = model.float().to(ctx.device)
         trainable = (freeze_except(model, cfg.train_only) if cfg.train_only is not None
                      else list(model.parameters()))
+        anchor = ZeroFlowAnchor(model) if cfg.zero_flow_anchor > 0 else None
         size = tuple(model.config.input_size)
         flow_cfg = flow_config_for(cfg.flow_method, cfg.flow_preset, size)
         train_set = train_dataset(cfg.data, model.config.flow_maps, size, flow_cfg, cfg.clip_len,
@@ -235,6 +242,10 @@ def train(cfg: TrainConfig) -> TrainResult:
                     pred = net(frames, flows, static=static, burn_in=burn_in)
                 terms = saliency_loss_terms(pred.float(), maps, fix)
                 loss = terms["loss"]
+                drift = None
+                if anchor is not None:
+                    drift = anchor.drift(model)
+                    loss = loss + cfg.zero_flow_anchor * drift
                 cc_now, nss_now = float(terms["cc"].detach()), float(terms["nss"].detach())
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
@@ -261,6 +272,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                     _append_log(log_file, {
                         "step": progress["step"], "epoch": epoch, "loss": value, "loss_ema": ema,
                         "cc": cc_now, "nss": nss_now,
+                        **({} if drift is None else {"zero_flow_drift": float(drift.detach())}),
                         "lr": optimizer.param_groups[0]["lr"],
                         "frames_per_s": n_last / max(now - t_last, 1e-9),
                         "elapsed_s": now - t0,
