@@ -93,17 +93,17 @@ def report(rows: list[dict], command: str, machine: dict) -> str:
     lines = ["# Proxy encodes for per-clip rate neutrality", "",
              f"Command: `{command}`", "",
              f"Machine: {machine.get('cpu_model', '?')}, {machine.get('cpu_count')} CPUs.", "",
-             "Byte ratio guided/flat (default `QPConfig`, the shipped network's maps), real "
-             "encode (x264 at the measured preset, full size) and each proxy; the proxy's error "
-             "is its ratio over the real one, minus 1.", "",
+             ("Byte ratio guided/flat (default `QPConfig`, the shipped network's maps), real "
+              "encode (x264 at the measured preset, full size) and each proxy; the proxy's error "
+              "is its ratio over the real one, minus 1."), "",
              "| clip | CRF | real | " + " | ".join(names) + " |",
              "| --- | ---: | ---: | " + " | ".join("---:" for _ in names) + " |"]
     for r in rows:
         lines.append(f"| {r['clip']} | {r['crf']:g} | {r['real']:.3f} | "
                      + " | ".join(f"{r[n]:.3f} ({100 * (r[n] / r['real'] - 1):+.1f} %)"
                                   for n in names) + " |")
-    lines += ["", "| proxy | worst error | clips within +-3 % | seconds of the proxy's flat "
-              "encode / the real flat encode |", "| --- | ---: | ---: | ---: |"]
+    lines += ["", ("| proxy | worst error | clips within +-3 % | seconds of the proxy's flat "
+                   "encode / the real flat encode |"), "| --- | ---: | ---: | ---: |"]
     for n in names:
         errs = [100 * (r[n] / r["real"] - 1) for r in rows]
         cost = sum(r[f"{n}_seconds"] for r in rows) / sum(r["flat_seconds"] for r in rows)
