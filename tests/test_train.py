@@ -13,8 +13,10 @@ from rt_saliency.data.layout import open_dataset
 from rt_saliency.data.synth import SynthConfig, generate_synthetic
 from rt_saliency.errors import ConfigError, WeightsError
 from rt_saliency.model import create_model, load_checkpoint, read_checkpoint, save_checkpoint
+from rt_saliency.model.pretrained import pretrained_info
 from rt_saliency.train import TrainConfig, train
 from rt_saliency.train.anchor import ZeroFlowAnchor
+from rt_saliency.train.recipes import get_recipe
 from rt_saliency.train.schedule import make_optimizer, make_scheduler
 from rt_saliency.train.validate import validate
 
@@ -213,3 +215,14 @@ def test_torchrun_two_cpu_processes_ddp(tiny: Path, tmp_path: Path) -> None:
     data = read_checkpoint(tmp_path / "ddp" / "last.pt")
     assert data["progress"]["step"] == 3
     assert json.loads((tmp_path / "ddp" / "train_summary.json").read_text())["steps"] == 3
+
+
+def test_second_phase_recipe_is_what_trained_the_shipped_weights() -> None:
+    """The model card says one command trains the shipped set: the recipe's options must be the
+    ones the sidecar records for that phase."""
+    phase = pretrained_info("tpcmrnet-gaze")["phases"]["gaze-cpu-motion"]
+    options = get_recipe("gaze-cpu-motion").options
+    assert options["max_steps"] == phase["steps"]
+    assert options["lr"] == pytest.approx(phase["lr"])
+    assert options["zero_flow_anchor"] == pytest.approx(phase["zero_flow_anchor"])
+    assert options["train_only"] == phase["trained"]
