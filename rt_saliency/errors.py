@@ -82,6 +82,13 @@ class DrainTimeoutError(RtSaliencyError, TimeoutError):
     exit_code = 130
 
 
+class StoppedError(RtSaliencyError, InterruptedError):
+    """A signal stopped a job made of several runs (rate matching) before it finished; the
+    outputs that existed before were left as they were."""
+
+    exit_code = 130
+
+
 class PipelineError(RtSaliencyError, RuntimeError):
     """A streaming stage failed; the original exception is chained as ``__cause__``."""
 

@@ -4,6 +4,8 @@ listeners, and a failed run keeps the earlier file."""
 from __future__ import annotations
 
 import io
+import os
+import stat
 import json
 import socket
 import subprocess
@@ -193,3 +195,16 @@ def test_close_after_a_failed_run_keeps_the_earlier_file(tmp_path: Path) -> None
         mux.close(ok=False)
     assert out.read_bytes() == b"earlier"
     assert not list(tmp_path.glob(".out.mp4.*"))  # no temporary file left behind
+
+
+def test_a_finished_file_has_the_modes_of_the_umask(tmp_path: Path) -> None:
+    """The temporary file is private while written; the finished one is readable as any file
+    the user makes (``0o666 & ~umask``), not ``0o600``."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    out = tmp_path / "out.mp4"
+    with open_encoder("h264", 320, 240, 25, preset="ultrafast") as enc, \
+            Muxer(out, 320, 240, 25) as mux:
+        mux.mux(enc.encode(_yuv_frames(1)[0]))
+        mux.mux(enc.flush())
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask

@@ -47,6 +47,10 @@ def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> 
                     f"--aq-strength is not given (default {_DEFAULT.aq_strength or 'codec'}: the "
                     "codec's own; for x264 the rate centring prices another strength block by "
                     "block; docs/qp.md)")
+    qp.add_argument("--qp-rate-bias", type=float, default=_DEFAULT.rate_bias, metavar="QP",
+                    help="with --qp-centre rate: aim at the bits of a flat map this many QP "
+                    "higher (default 0; run --rate-match finds it for a file and prints it, "
+                    "for reuse on a live stream of the same source)")
     if block:
         qp.add_argument("--block", type=int, default=_DEFAULT.block, choices=(8, 16, 32, 64),
                         help=f"map block size in pixels (default {_DEFAULT.block}; -o needs 16)")
@@ -57,4 +61,5 @@ def qp_config_from_args(args: argparse.Namespace) -> QPConfig:
     return QPConfig(block=getattr(args, "block", _DEFAULT.block), mode=args.qp_mode,
                     strength=args.qp_strength, qp_min=args.qp_range[0], qp_max=args.qp_range[1],
                     centre=args.qp_centre, floor=args.qp_floor,
-                    temporal_alpha=args.qp_temporal_alpha, aq_strength=args.qp_aq_strength)
+                    temporal_alpha=args.qp_temporal_alpha, aq_strength=args.qp_aq_strength,
+                    rate_bias=args.qp_rate_bias)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from rt_saliency.atomic import write_text
 from rt_saliency.cli.encoder_options import add_encoder_arguments, encoder_config_from_args
 from rt_saliency.cli.qp_options import add_qp_arguments, qp_config_from_args
 from rt_saliency.encode import EncoderConfig, under_map
@@ -41,6 +43,7 @@ from rt_saliency.stream.daemon import (
     SourceOptions,
 )
 from rt_saliency.stream.pipeline import DEFAULT_RING_BYTES
+from rt_saliency.stream.rate_match import match_rate
 from rt_saliency.stream.shutdown import Shutdown
 from rt_saliency.stream.sources import parse_size
 
@@ -158,6 +161,15 @@ def register(subparsers: Any) -> None:
                      help="side-by-side preview video: frame | saliency overlay | QP heatmap")
     add_qp_arguments(p)
     add_encoder_arguments(p)
+    match = p.add_argument_group("rate matching (a file; docs/qp.md)")
+    match.add_argument("--rate-match", action="store_true",
+                       help="encode -o with the bytes of plain ffmpeg at the same CRF and "
+                       "settings: one plain encode, then guided passes whose QP bias is moved "
+                       "until the video bytes are within --rate-tolerance (2-4x a run's time)")
+    match.add_argument("--rate-tolerance", type=float, default=2.0, metavar="PERCENT",
+                       help="how close to plain ffmpeg's video bytes (default 2 %%)")
+    match.add_argument("--rate-passes", type=_positive_int, default=4,
+                       help="at most this many guided passes; the closest is kept (default 4)")
     out.add_argument("--stats", default=None, help="write run statistics as JSON to FILE")
     out.add_argument("--metrics-port", type=int, default=None,
                      help="serve Prometheus metrics on this port (0 = any free port)")
@@ -197,11 +209,11 @@ def run(args: argparse.Namespace) -> int:
     report: list[Any] = []  # the run's StreamStats, reported after the outputs are closed
     failed = True
     try:
-        drained = _stream(args, size, qp_config, report)
+        drained = (_rate_matched if args.rate_match else _stream)(args, size, qp_config, report)
         failed = False
     finally:
         if report:
-            _report(report[0], args, failed)
+            _report(report[0], args, failed, *report[1:])
     if not drained:
         snap = report[0].snapshot()
         raise DrainTimeoutError(
@@ -269,12 +281,39 @@ def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[An
     return not shutdown.timed_out
 
 
-def _report(stats: Any, args: argparse.Namespace, failed: bool) -> None:
-    """Write --stats and print the table once every output is closed.  After a failed run a
-    stats file that cannot be written is only a warning: the run's own error is reported."""
+def _rate_matched(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> bool:
+    """``--rate-match``: the daemon run pass by pass until -o has plain ffmpeg's bytes."""
+    options = daemon_options(args, size, qp_config)
+    with Shutdown(args.drain_timeout) as shutdown:
+        result = match_rate(options, tolerance=args.rate_tolerance / 100.0,
+                            max_passes=args.rate_passes, attach=shutdown.attach,
+                            stopped=shutdown.requested.is_set)
+        shutdown.finished()
+    if result.stats is not None:
+        report.extend([result.stats, result.as_dict()])
+    enc = options.outputs.encoder
+    assert enc is not None
+    verdict = "within" if result.matched else "NOT within"
+    print(f"rate match: {len(result.passes)} pass(es); -o has {result.kept.video_bytes:,} video "
+          f"bytes, {100 * result.change:+.2f} % against plain ffmpeg {enc.codec} CRF "
+          f"{enc.crf:g} ({result.reference_bytes:,}), {verdict} {args.rate_tolerance:g} %; QP "
+          f"bias {result.kept.bias:+.3f} (reuse: --qp-rate-bias {result.kept.bias:.3f})",
+          file=sys.stderr)
+    return True
+
+
+def _report(stats: Any, args: argparse.Namespace, failed: bool,
+            rate_match: dict[str, Any] | None = None) -> None:
+    """Write --stats (with the rate match's passes, if any) and print the table once every
+    output is closed.  After a failed run a stats file that cannot be written is only a
+    warning: the run's own error is reported."""
     if args.stats:
         try:
-            stats.write_json(args.stats)
+            if rate_match is None:
+                stats.write_json(args.stats)
+            else:
+                write_text(args.stats, json.dumps({**stats.snapshot(), "rate_match": rate_match},
+                                                  indent=2) + "\n")
         except OutputError as exc:
             if not failed:
                 raise

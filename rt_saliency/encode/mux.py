@@ -38,6 +38,16 @@ RAW_FORMATS: dict[str, str] = {"h264": "h264", "hevc": "hevc"}
 CODECS: tuple[str, ...] = ("h264", "hevc")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: the process's umask, read once at import (before any thread could create a file)
+_UMASK = _umask()
+
+
 def is_url(target: object) -> bool:
     """Whether ``target`` names a network or protocol URL (``scheme://...``) rather than a file."""
     if not isinstance(target, str) or "://" not in target:
@@ -115,6 +125,7 @@ class Muxer:
             fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial",
                                         dir=path.parent)
             os.close(fd)
+            os.chmod(name, 0o666 & ~_UMASK)  # mkstemp makes it private; a finished file is not
             self._partial = Path(name)
             target = str(self._partial)
         if self.format in RAW_FORMATS:

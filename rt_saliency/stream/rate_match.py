@@ -1,0 +1,261 @@
+"""Rate matching: a saliency-guided encode of a file that costs what plain ``ffmpeg`` costs at the
+same CRF, measured rather than modelled.
+
+The rate centring of the QP map (``QPConfig.centre="rate"``) is a feed-forward model of where a
+frame's bits go: neutral in the median over real clips, but one clip can land 10-20 % away
+(``docs/qp.md``).  For a file there is time to close the loop on the encoder's own bytes:
+
+1. encode the file once with plain ``ffmpeg -c:v libx264|libx265`` and the same settings (the
+   counterfactual the user would otherwise ship);
+2. run the daemon with the map, measure the video bytes, move the map's constant QP bias
+   (``QPConfig.rate_bias``) by a secant step on log-bytes, and run again, until the bytes are
+   within ``tolerance`` of the reference (or the passes run out: the closest pass is kept).
+
+Each pass is a whole daemon run into a temporary folder beside the outputs, so the outputs that
+existed before are replaced only by the finished, chosen pass (a failure or a stop leaves them
+as they were).  The predictor is opened once and shared by the passes; its recurrent state is
+per stream, so every pass predicts the same maps.  Cost: one plain encode plus one to
+``max_passes`` daemon runs (two or three on the bench clips).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import av
+
+from rt_saliency.encode import EncoderConfig
+from rt_saliency.encode.ffmpeg_cli import FFMPEG_ENCODERS, ffmpeg_encoder_args
+from rt_saliency.encode.mux import is_url
+from rt_saliency.atomic import AtomicTarget, output_error
+from rt_saliency.errors import ConfigError, EncoderError, InputError, StoppedError
+from rt_saliency.redact import redact_url
+from rt_saliency.runtime.predictor import warm_up
+from rt_saliency.runtime.registry import open_predictor
+from rt_saliency.stream.daemon import Daemon, DaemonOptions
+from rt_saliency.stream.pipeline import Pipeline
+from rt_saliency.stream.stats import StreamStats
+
+log = logging.getLogger(__name__)
+
+#: QP of whole-map bias per halving of the bytes for the first step (later steps are secants).
+#: Measured on the five bench clips at CRF 23/28/33, x264 medium: a bias of the whole map moved
+#: the bytes by an octave every 3.2-4.6 QP (``docs/qp.md``, "Rate matching").
+FIRST_STEP_QP_PER_OCTAVE = 4.0
+
+
+@dataclass(frozen=True)
+class RatePass:
+    """One guided encode: the QP bias it ran with and its video bytes."""
+
+    bias: float
+    video_bytes: int
+
+    def change(self, reference: int) -> float:
+        """Bytes against the reference, as a fraction (+0.02 = 2 % more)."""
+        return self.video_bytes / reference - 1.0
+
+
+@dataclass(frozen=True)
+class RateMatch:
+    """The outcome: the reference's bytes, every pass and the one kept (``chosen``)."""
+
+    reference_bytes: int
+    passes: tuple[RatePass, ...]
+    chosen: int
+    tolerance: float
+    stats: StreamStats | None = None
+
+    @property
+    def kept(self) -> RatePass:
+        return self.passes[self.chosen]
+
+    @property
+    def change(self) -> float:
+        """The kept encode's bytes against plain ffmpeg, as a fraction."""
+        return self.kept.change(self.reference_bytes)
+
+    @property
+    def matched(self) -> bool:
+        return abs(self.change) <= self.tolerance
+
+    def as_dict(self) -> dict[str, object]:
+        return {"reference_video_bytes": self.reference_bytes, "tolerance": self.tolerance,
+                "matched": self.matched, "rate_bias": self.kept.bias,
+                "change_percent": round(100.0 * self.change, 3),
+                "passes": [{"rate_bias": p.bias, "video_bytes": p.video_bytes,
+                            "change_percent": round(100.0 * p.change(self.reference_bytes), 3)}
+                           for p in self.passes]}
+
+
+def video_bytes(path: str | Path) -> int:
+    """Bytes of the first video stream's packets in a container file (no decoding)."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path}: no video stream")
+            return sum(packet.size for packet in container.demux(video=0) if packet.size)
+    except av.FFmpegError as exc:
+        raise InputError(f"{path}: cannot read the encode back: {exc}") from exc
+
+
+def reference_bytes(source: str | Path, config: EncoderConfig, workdir: str | Path, *,
+                    max_frames: int | None = None, ffmpeg: str = "ffmpeg") -> int:
+    """Video bytes of plain ``ffmpeg -i SOURCE -c:v libx264|libx265`` with ``config``'s
+    settings (every frame kept as decoded, time stamps passed through), into Matroska."""
+    exe = shutil.which(ffmpeg)
+    if exe is None:
+        raise EncoderError(f"rate matching encodes the plain reference with the {ffmpeg!r} "
+                           "command, which is not on PATH (apt-get install ffmpeg)")
+    out = Path(workdir) / f"reference.{FFMPEG_ENCODERS[config.codec][1]}.mkv"
+    cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source),
+           "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"]
+    if max_frames is not None:
+        cmd += ["-frames:v", str(max_frames)]
+    cmd += [*ffmpeg_encoder_args(config), "-f", "matroska", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise EncoderError(f"the plain ffmpeg reference encode failed: {last}")
+    return video_bytes(out)
+
+
+def next_bias(passes: list[RatePass], reference: int) -> float:
+    """The QP bias of the next pass: a step of :data:`FIRST_STEP_QP_PER_OCTAVE` from one pass,
+    a secant on log-bytes through the last two after that (bias up = fewer bytes)."""
+    last = passes[-1]
+    error = math.log2(last.video_bytes / reference)
+    if len(passes) >= 2:
+        prev = passes[-2]
+        slope = (math.log2(last.video_bytes) - math.log2(prev.video_bytes)) / (last.bias - prev.bias)
+        if slope < 0:  # a secant the wrong way round (noise) falls back on the first step
+            return last.bias - error / slope
+    return last.bias + FIRST_STEP_QP_PER_OCTAVE * error
+
+
+def check_rate_matchable(options: DaemonOptions) -> None:
+    """ConfigError unless ``options`` describe what rate matching can redo: a CRF encode of a
+    local container file into local files, with the rate centring."""
+    src, out, enc = options.source, options.outputs, options.outputs.encoder
+    if out.output is None or enc is None:
+        raise ConfigError("--rate-match matches the bytes of -o: give -o FILE")
+    if enc.crf is None:
+        raise ConfigError("--rate-match holds a CRF encode at plain ffmpeg's bytes; with "
+                          "--bitrate the encoder's rate control already holds the rate")
+    if options.qp.centre != "rate":
+        raise ConfigError("--rate-match moves the rate centring's QP bias: it needs "
+                          "--qp-centre rate (the default)")
+    if (is_url(src.input) or src.input == "-" or src.input_format is not None
+            or not Path(src.input).is_file()):
+        raise ConfigError(f"--rate-match reads the input more than once: it needs a video file, "
+                          f"not {redact_url(str(src.input))!r} (record a sample, match on it, "
+                          "and stream with --qp-rate-bias)")
+    if src.live or src.realtime:
+        raise ConfigError("--rate-match runs as fast as it can: it cannot be --live or --realtime")
+    for name, target in (("-o", out.output), ("--preview", out.preview), ("--qp-out", out.qp_out)):
+        if target is not None and (target == "-" or is_url(str(target))):
+            raise ConfigError(f"--rate-match keeps the chosen pass's files: {name} must be a "
+                              "file, not a stream")
+
+
+def _targets(options: DaemonOptions) -> dict[str, Path]:
+    out = options.outputs
+    return {name: Path(target) for name, target in
+            (("output", out.output), ("preview", out.preview), ("qp_out", out.qp_out))
+            if target is not None}
+
+
+def _place(written: Path, target: Path, *, folder: bool) -> None:
+    """Put the chosen pass's output at ``target`` atomically (any file system)."""
+    slot = AtomicTarget(target, directory=folder)
+    try:
+        if folder:
+            slot.path.rmdir()
+        shutil.move(str(written), str(slot.path))
+    except OSError as exc:
+        slot.discard()
+        raise output_error(target, exc) from exc
+    slot.commit()
+
+
+def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: int = 4,
+               attach: Callable[[Pipeline], None] | None = None,
+               stopped: Callable[[], bool] = lambda: False) -> RateMatch:
+    """Encode ``options``' input to its outputs with the QP bias that brings the video bytes
+    within ``tolerance`` (a fraction) of plain ffmpeg's at the same settings.
+
+    ``attach`` is handed each pass's pipeline (a signal handler drains it); when ``stopped()``
+    is true after a pass the match ends with :class:`StoppedError` and no output is replaced.  Raises ConfigError for what cannot be matched (:func:`check_rate_matchable`).
+    """
+    check_rate_matchable(options)
+    if not 0.0 < tolerance < 0.5:
+        raise ConfigError(f"--rate-tolerance must be above 0 and below 50 %, got "
+                          f"{100 * tolerance:g} %")
+    if max_passes < 1:
+        raise ConfigError(f"max_passes must be >= 1, got {max_passes}")
+    targets = _targets(options)
+    enc = options.outputs.encoder
+    assert enc is not None
+    p = options.predictor
+    with contextlib.ExitStack() as stack:
+        predictor = open_predictor(p.backend, weights=p.weights, engine_dir=p.engine_dir,
+                                   flow_maps=p.flow_maps, lookahead=p.lookahead,
+                                   threads=p.threads, prior_faces=p.prior_faces,
+                                   precision=p.precision)
+        stack.callback(predictor.close)
+        warm_up(predictor)
+        folder = targets["output"].resolve().parent
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(
+            prefix=".rt-saliency-rate-", dir=folder)))
+        reference = reference_bytes(options.source.input, enc, work,
+                                    max_frames=options.max_frames)
+        if reference <= 0:
+            raise InputError(f"{options.source.input}: the plain encode holds no video")
+        log.info("rate match: plain ffmpeg %s CRF %g: %d video bytes", enc.codec, enc.crf,
+                 reference)
+        passes: list[RatePass] = []
+        stats: list[StreamStats] = []
+        best = -1
+        bias = options.qp.rate_bias or 0.0
+        for index in range(max_passes):
+            run_dir = work / f"pass{index}"
+            run_dir.mkdir()
+            paths = {name: run_dir / f"{name}{target.suffix}" for name, target in targets.items()}
+            outputs = replace(options.outputs, **{k: str(v) for k, v in paths.items()},
+                              progress=options.outputs.progress)
+            run = replace(options, outputs=outputs, qp=replace(options.qp, rate_bias=bias))
+            with Daemon(run, predictor=predictor) as daemon:
+                assert daemon.pipeline is not None
+                if attach is not None:
+                    attach(daemon.pipeline)
+                stats.append(daemon.run())
+            if stopped():
+                raise StoppedError("stopped during rate matching: the outputs were left as "
+                                       "they were")
+            passes.append(RatePass(bias, video_bytes(paths["output"])))
+            change = passes[-1].change(reference)
+            log.info("rate match: pass %d, QP bias %+.3f: %d video bytes (%+.2f %% against "
+                     "plain ffmpeg)", index + 1, bias, passes[-1].video_bytes, 100 * change)
+            if best < 0 or abs(change) < abs(passes[best].change(reference)):
+                if best >= 0:
+                    shutil.rmtree(work / f"pass{best}")
+                best = index
+            else:
+                shutil.rmtree(run_dir)
+            if abs(change) <= tolerance:
+                break
+            bias = next_bias(passes, reference)
+        chosen = work / f"pass{best}"
+        for name, target in targets.items():
+            _place(chosen / f"{name}{target.suffix}", target,
+                   folder=name == "qp_out" and options.outputs.qp_format == "npy")
+    return RateMatch(reference, tuple(passes), best, tolerance, stats[best])
+

@@ -1,0 +1,123 @@
+"""``run --rate-match``: the guided encode of a file lands within the tolerance of plain ffmpeg's
+bytes at the same CRF, measured here with ffmpeg and ffprobe themselves; the secant step, the
+byte count, and the refusals (one line, exit 2, no secret in it)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rt_saliency.stream.rate_match import (
+    FIRST_STEP_QP_PER_OCTAVE,
+    RatePass,
+    next_bias,
+    video_bytes,
+)
+
+TIMEOUT = 300
+
+
+def rts(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rt_saliency", "-q", "run", *args],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def ffprobe_video_bytes(ffmpeg_bin: str, path: Path) -> int:
+    """The video packets' sizes as ffprobe lists them (the independent count)."""
+    probe = str(Path(ffmpeg_bin).with_name("ffprobe"))
+    out = subprocess.run([probe, "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "packet=size", "-of", "csv=p=0", str(path)],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return sum(int(line.strip().rstrip(",")) for line in out.splitlines() if line.strip())
+
+
+def test_first_step_moves_the_bias_by_the_octave_rule() -> None:
+    bias = next_bias([RatePass(0.0, 900)], reference=1000)
+    assert bias == pytest.approx(FIRST_STEP_QP_PER_OCTAVE * math.log2(0.9))
+    assert next_bias([RatePass(0.5, 1100)], reference=1000) > 0.5  # too many bytes: bias up
+
+
+def test_secant_finds_the_bias_of_a_log_linear_response() -> None:
+    # bytes halve every 3 QP of bias and equal the reference at bias -0.5
+    def response(b: float) -> int:
+        return round(1_000_000 * 2 ** (-(b + 0.5) / 3))
+
+    passes = [RatePass(0.0, response(0.0)), RatePass(-1.0, response(-1.0))]
+    assert next_bias(passes, reference=1_000_000) == pytest.approx(-0.5, abs=1e-4)
+    # a secant that slopes the wrong way (noise) falls back on the first step's rule
+    noisy = [RatePass(0.0, 900_000), RatePass(1.0, 950_000)]
+    assert next_bias(noisy, 1_000_000) == pytest.approx(
+        1.0 + FIRST_STEP_QP_PER_OCTAVE * math.log2(0.95))
+
+
+def test_video_bytes_counts_the_video_packets_only(tmp_path: Path, ffmpeg_bin: str) -> None:
+    clip = tmp_path / "av.mkv"
+    subprocess.run([ffmpeg_bin, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x90:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "1",
+                    "-c:v", "libx264", "-c:a", "flac", str(clip)], check=True, timeout=60)
+    counted = video_bytes(clip)
+    assert counted == ffprobe_video_bytes(ffmpeg_bin, clip)
+    assert 0 < counted < clip.stat().st_size
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--bitrate", "500"], "--bitrate"),
+    (["--qp-centre", "mean"], "--qp-centre rate"),
+    (["--live"], "--live"),
+    (["--preview", "-"], "--preview must be a file"),
+])
+def test_what_cannot_be_matched_is_refused_in_one_line(vtest_avi: Path, tmp_path: Path,
+                                                       extra: list[str], needle: str) -> None:
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"earlier output")
+    proc = rts("-i", str(vtest_avi), "-o", str(out), "--rate-match", *extra)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert out.read_bytes() == b"earlier output"
+
+
+def test_a_stream_input_is_refused_without_its_credentials(tmp_path: Path) -> None:
+    proc = rts("-i", "rtsp://bob:hunter2@127.0.0.1:9/x", "-o", str(tmp_path / "o.mp4"),
+               "--rate-match")
+    assert proc.returncode == 2, proc.stderr
+    assert "video file" in proc.stderr and "hunter2" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_no_output_no_match(vtest_avi: Path) -> None:
+    proc = rts("-i", str(vtest_avi), "--rate-match", "--max-frames", "2")
+    assert proc.returncode == 2 and "give -o FILE" in proc.stderr
+
+
+def test_rate_matched_encode_has_plain_ffmpegs_bytes(vtest_avi: Path, tmp_path: Path,
+                                                     ffmpeg_bin: str) -> None:
+    frames, crf = "30", "28"
+    out, maps, stats = tmp_path / "out.mp4", tmp_path / "maps.ndjson", tmp_path / "stats.json"
+    proc = rts("-i", str(vtest_avi), "--max-frames", frames, "-o", str(out), "--crf", crf,
+               "--rate-match", "--qp-out", str(maps), "--stats", str(stats), "--no-table")
+    assert proc.returncode == 0, proc.stderr
+    # the outside reference, encoded and counted by the real tools
+    plain = tmp_path / "plain.mkv"
+    subprocess.run([ffmpeg_bin, "-v", "error", "-i", str(vtest_avi), "-frames:v", frames,
+                    "-an", "-c:v", "libx264", "-preset", "medium", "-crf", crf, str(plain)],
+                   check=True, timeout=120)
+    ours, theirs = ffprobe_video_bytes(ffmpeg_bin, out), ffprobe_video_bytes(ffmpeg_bin, plain)
+    assert abs(ours / theirs - 1) <= 0.02, (ours, theirs)
+    report = json.loads(stats.read_text())["rate_match"]
+    assert report["matched"] and report["reference_video_bytes"] == pytest.approx(theirs,
+                                                                                  rel=0.01)
+    assert report["passes"][-1]["video_bytes"] == video_bytes(out)
+    assert "--qp-rate-bias" in proc.stderr
+    # the maps kept are the chosen pass's: one a frame, and not all zero
+    lines = maps.read_text().splitlines()
+    assert len(lines) == int(frames)
+    assert any(v != 0 for row in json.loads(lines[5])["qp"] for v in row)
+    # no pass is left behind beside the outputs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps.ndjson", "out.mp4", "plain.mkv",
+                                                          "stats.json"]
