@@ -285,7 +285,8 @@ def _rate_matched(args: argparse.Namespace, size: Any, qp_config: Any, report: l
     """``--rate-match``: the daemon run pass by pass until -o has plain ffmpeg's bytes."""
     options = daemon_options(args, size, qp_config)
     with Shutdown(args.drain_timeout) as shutdown:
-        result = match_rate(options, tolerance=args.rate_tolerance / 100.0,
+        result = match_rate(options, reference=encoder_config_from_args(args),
+                            tolerance=args.rate_tolerance / 100.0,
                             max_passes=args.rate_passes, attach=shutdown.attach,
                             stopped=shutdown.requested.is_set)
         shutdown.finished()

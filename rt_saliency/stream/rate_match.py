@@ -186,11 +186,16 @@ def _place(written: Path, target: Path, *, folder: bool) -> None:
     slot.commit()
 
 
-def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: int = 4,
+def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None,
+               tolerance: float = 0.02, max_passes: int = 4,
                attach: Callable[[Pipeline], None] | None = None,
                stopped: Callable[[], bool] = lambda: False) -> RateMatch:
     """Encode ``options``' input to its outputs with the QP bias that brings the video bytes
     within ``tolerance`` (a fraction) of plain ffmpeg's at the same settings.
+
+    ``reference``: the plain encode's settings, the user's options before the map changed any
+    (:func:`~rt_saliency.encode.under_map`: a lower AQ strength under the map is not plain
+    ffmpeg's); default the output's encoder settings.
 
     ``attach`` is handed each pass's pipeline (a signal handler drains it); when ``stopped()``
     is true after a pass the match ends with :class:`StoppedError` and no output is replaced.  Raises ConfigError for what cannot be matched (:func:`check_rate_matchable`).
@@ -215,12 +220,11 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
         folder = targets["output"].resolve().parent
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(
             prefix=".rt-saliency-rate-", dir=folder)))
-        reference = reference_bytes(options.source.input, enc, work,
-                                    max_frames=options.max_frames)
-        if reference <= 0:
+        plain = reference_bytes(options.source.input, reference or enc, work,
+                                max_frames=options.max_frames)
+        if plain <= 0:
             raise InputError(f"{options.source.input}: the plain encode holds no video")
-        log.info("rate match: plain ffmpeg %s CRF %g: %d video bytes", enc.codec, enc.crf,
-                 reference)
+        log.info("rate match: plain ffmpeg %s CRF %g: %d video bytes", enc.codec, enc.crf, plain)
         passes: list[RatePass] = []
         stats: list[StreamStats] = []
         best = -1
@@ -241,10 +245,10 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
                 raise StoppedError("stopped during rate matching: the outputs were left as "
                                        "they were")
             passes.append(RatePass(bias, video_bytes(paths["output"])))
-            change = passes[-1].change(reference)
+            change = passes[-1].change(plain)
             log.info("rate match: pass %d, QP bias %+.3f: %d video bytes (%+.2f %% against "
                      "plain ffmpeg)", index + 1, bias, passes[-1].video_bytes, 100 * change)
-            if best < 0 or abs(change) < abs(passes[best].change(reference)):
+            if best < 0 or abs(change) < abs(passes[best].change(plain)):
                 if best >= 0:
                     shutil.rmtree(work / f"pass{best}")
                 best = index
@@ -252,10 +256,10 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
                 shutil.rmtree(run_dir)
             if abs(change) <= tolerance:
                 break
-            bias = next_bias(passes, reference)
+            bias = next_bias(passes, plain)
         chosen = work / f"pass{best}"
         for name, target in targets.items():
             _place(chosen / f"{name}{target.suffix}", target,
                    folder=name == "qp_out" and options.outputs.qp_format == "npy")
-    return RateMatch(reference, tuple(passes), best, tolerance, stats[best])
+    return RateMatch(plain, tuple(passes), best, tolerance, stats[best])
 

@@ -32,6 +32,40 @@ def _import_av() -> Any:
     return import_optional("av", hint="PyAV is missing: pip install av")
 
 
+class BestEffortPts:
+    """A decoded frame's time in seconds, as FFmpeg's ``best_effort_timestamp`` chooses it.
+
+    A frame carries two stamps: its own pts (reordered with it by the decoder) and the dts of
+    the packet that completed it.  Some files are muxed with ``pts = dts`` although they have
+    B-frames: after reordering their frame pts jump back and forth, while the packet dts rise.
+    So count, for each kind, how often it failed to rise, and trust pts unless it has failed
+    more often than dts (or there is no dts), as FFmpeg does; ``ffmpeg -i`` then gives the same
+    timeline as we do."""
+
+    def __init__(self) -> None:
+        self.faulty_pts = self.faulty_dts = 0
+        self.last_pts: int | None = None
+        self.last_dts: int | None = None
+
+    def __call__(self, frame: Any) -> float | None:
+        pts, dts = frame.pts, frame.dts
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        elif pts is not None:
+            self.last_dts = pts
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        elif dts is not None:
+            self.last_pts = dts
+        use_pts = pts is not None and (dts is None or self.faulty_pts <= self.faulty_dts)
+        stamp = pts if use_pts else dts
+        if stamp is None or frame.time_base is None:
+            return None
+        return float(stamp * frame.time_base)
+
+
 def _stream_fps(stream: Any) -> float | None:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     try:
@@ -150,6 +184,7 @@ class PyAVSource(Source):
         :attr:`decode_errors`) as FFmpeg itself does, unless too many fail in a row."""
         av = _import_av()
         stream = container.streams.video[0]
+        stamps = BestEffortPts()
         consecutive = 0
         try:
             for packet in container.demux(stream):
@@ -166,7 +201,7 @@ class PyAVSource(Source):
                     continue
                 consecutive = 0 if frames else consecutive
                 for frame in frames:
-                    yield frame.to_ndarray(format="rgb24"), frame.time, _planes(frame)
+                    yield frame.to_ndarray(format="rgb24"), stamps(frame), _planes(frame)
                     if self._stop.is_set():
                         return
         except av.error.FFmpegError as exc:
