@@ -27,16 +27,20 @@ PY=${PYTHON:-python3}
   || "$PY" -m pip install -q torch==2.13.0
 "$PY" -m pip install -q -e ".[dev]"
 
-# Real video for the tests: vtest.avi (768x576, 795 frames) from Debian's opencv-doc package.
+# Real video for the tests, from Debian's opencv-doc package: vtest.avi (768x576, 795 frames)
+# and Megamind.avi (720x528 MPEG-4 in AVI with DivX "packed" B-frames, whose time stamps the
+# demuxer must not invent: tests/test_encode_equivalence.py).
 VIDEO_DIR=tests/data/video
-if [ ! -s "$VIDEO_DIR/vtest.avi" ]; then
+if [ ! -s "$VIDEO_DIR/vtest.avi" ] || [ ! -s "$VIDEO_DIR/Megamind.avi" ]; then
   tmp=$(mktemp -d) && chmod 755 "$tmp"
   # the package lists may be missing or stale when every package above was already installed
   (cd "$tmp" && apt-get download -q opencv-doc >/dev/null 2>&1) \
     || { apt-get update -q && (cd "$tmp" && apt-get download -q opencv-doc >/dev/null); }
   mkdir -p "$VIDEO_DIR"
-  dpkg-deb --fsys-tarfile "$tmp"/opencv-doc_*.deb \
-    | tar -x -O ./usr/share/doc/opencv-doc/examples/data/vtest.avi > "$VIDEO_DIR/vtest.avi.part"
-  mv "$VIDEO_DIR/vtest.avi.part" "$VIDEO_DIR/vtest.avi"
+  for clip in vtest.avi Megamind.avi; do
+    dpkg-deb --fsys-tarfile "$tmp"/opencv-doc_*.deb \
+      | tar -x -O "./usr/share/doc/opencv-doc/examples/data/$clip" > "$VIDEO_DIR/$clip.part"
+    mv "$VIDEO_DIR/$clip.part" "$VIDEO_DIR/$clip"
+  done
   rm -rf "$tmp"
 fi

@@ -68,6 +68,15 @@ def vtest_avi() -> Path:
 
 
 @pytest.fixture(scope="session")
+def megamind_avi() -> Path:
+    """OpenCV's Megamind.avi (720x528 MPEG-4 with packed B-frames, 270 frames), by setup.sh."""
+    path = VIDEO_DIR / "Megamind.avi"
+    if not path.is_file():
+        pytest.fail(f"{path} missing: run scripts/setup.sh")
+    return path
+
+
+@pytest.fixture(scope="session")
 def ffmpeg_bin() -> str:
     path = shutil.which("ffmpeg")
     if path is None:

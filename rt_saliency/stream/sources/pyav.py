@@ -136,6 +136,10 @@ class PyAVSource(Source):
             raise self._classify_open_error(av, exc) from exc
         except OSError as exc:
             raise self._open_error(exc) from exc
+        # PyAV asks the demuxer to invent missing packet pts (GENPTS), ffmpeg does not; the
+        # invented ones do not follow packed B-frames (DivX AVI), so leave them missing and
+        # let BestEffortPts take the dts, as ffmpeg -i does
+        container.flags = container.flags & ~av.container.Flags.gen_pts.value
         if not container.streams.video:
             container.close()
             raise InputError(f"{self._name}: no video stream")
