@@ -14,6 +14,7 @@ import pytest
 
 from rt_saliency.stream.rate_match import (
     FIRST_STEP_QP_PER_OCTAVE,
+    coded_pixel_format,
     RatePass,
     next_bias,
     video_bytes,
@@ -121,3 +122,27 @@ def test_rate_matched_encode_has_plain_ffmpegs_bytes(vtest_avi: Path, tmp_path: 
     # no pass is left behind beside the outputs
     assert sorted(p.name for p in tmp_path.iterdir()) == ["maps.ndjson", "out.mp4", "plain.mkv",
                                                           "stats.json"]
+
+
+def test_an_rgb_source_is_matched_against_ffmpeg_in_the_format_we_code(tmp_path: Path,
+                                                                        ffmpeg_bin: str) -> None:
+    """An RGB file reaches our encoder as 4:2:0; plain ffmpeg left alone would code it 4:4:4
+    (more bytes), so the reference is told ``-pix_fmt yuv420p``."""
+    src = tmp_path / "rgb.mkv"
+    subprocess.run([ffmpeg_bin, "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=25", "-frames:v", "20", "-pix_fmt", "rgb24",
+                    "-c:v", "ffv1", str(src)], check=True, timeout=60)
+    assert coded_pixel_format(src) == "yuv420p"
+    out, stats = tmp_path / "out.mkv", tmp_path / "stats.json"
+    proc = rts("-i", str(src), "-o", str(out), "--rate-match", "--stats", str(stats),
+               "--no-table")
+    assert proc.returncode == 0, proc.stderr
+    plain = tmp_path / "plain.mkv"
+    subprocess.run([ffmpeg_bin, "-v", "error", "-i", str(src), "-pix_fmt", "yuv420p", "-c:v",
+                    "libx264", "-preset", "medium", "-crf", "23", str(plain)], check=True,
+                   timeout=120)
+    report = json.loads(stats.read_text())["rate_match"]
+    assert report["reference_video_bytes"] == pytest.approx(
+        ffprobe_video_bytes(ffmpeg_bin, plain), rel=0.01)
+    assert abs(ffprobe_video_bytes(ffmpeg_bin, out) / ffprobe_video_bytes(ffmpeg_bin, plain)
+               - 1) <= 0.02

@@ -43,6 +43,7 @@ from rt_saliency.runtime.registry import open_predictor
 from rt_saliency.stream.daemon import Daemon, DaemonOptions
 from rt_saliency.stream.pipeline import Pipeline
 from rt_saliency.stream.stats import StreamStats
+from rt_saliency.yuv import pixel_format
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,29 @@ def video_bytes(path: str | Path) -> int:
         raise InputError(f"{path}: cannot read the encode back: {exc}") from exc
 
 
+def coded_pixel_format(source: str | Path) -> str | None:
+    """``None`` when ``source``'s frames reach the encoder as decoded (planar YUV), else the
+    format our RGB path converts them to (``yuv420p``), which plain ffmpeg must be told: left
+    alone it would pick 4:4:4 for an RGB source."""
+    try:
+        with av.open(str(source)) as container:
+            name = container.streams.video[0].codec_context.pix_fmt if container.streams.video \
+                else None
+    except av.FFmpegError as exc:
+        raise InputError(f"{source}: cannot open it: {exc}") from exc
+    try:
+        pixel_format(name or "")
+    except InputError:
+        return "yuv420p"
+    return None
+
+
 def reference_bytes(source: str | Path, config: EncoderConfig, workdir: str | Path, *,
-                    max_frames: int | None = None, ffmpeg: str = "ffmpeg") -> int:
+                    max_frames: int | None = None, pix_fmt: str | None = None,
+                    ffmpeg: str = "ffmpeg") -> int:
     """Video bytes of plain ``ffmpeg -i SOURCE -c:v libx264|libx265`` with ``config``'s
-    settings (every frame kept as decoded, time stamps passed through), into Matroska."""
+    settings (every frame kept as decoded, time stamps passed through; ``pix_fmt`` converts the
+    frames first), into Matroska."""
     exe = shutil.which(ffmpeg)
     if exe is None:
         raise EncoderError(f"rate matching encodes the plain reference with the {ffmpeg!r} "
@@ -120,6 +140,8 @@ def reference_bytes(source: str | Path, config: EncoderConfig, workdir: str | Pa
            "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"]
     if max_frames is not None:
         cmd += ["-frames:v", str(max_frames)]
+    if pix_fmt is not None:
+        cmd += ["-pix_fmt", pix_fmt]
     cmd += [*ffmpeg_encoder_args(config), "-f", "matroska", str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -221,7 +243,8 @@ def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(
             prefix=".rt-saliency-rate-", dir=folder)))
         plain = reference_bytes(options.source.input, reference or enc, work,
-                                max_frames=options.max_frames)
+                                max_frames=options.max_frames,
+                                pix_fmt=coded_pixel_format(options.source.input))
         if plain <= 0:
             raise InputError(f"{options.source.input}: the plain encode holds no video")
         log.info("rate match: plain ffmpeg %s CRF %g: %d video bytes", enc.codec, enc.crf, plain)
