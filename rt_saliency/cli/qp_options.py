@@ -32,7 +32,8 @@ def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> 
                     help=f"offset clamp (default {_DEFAULT.qp_min:g} {_DEFAULT.qp_max:g})")
     qp.add_argument("--qp-centre", choices=CENTRES, default=_DEFAULT.centre,
                     help="per-frame centring: rate aims at a flat map's bits at equal CRF (in "
-                    "the median over real clips; one clip can land ~20 %% away, docs/qp.md), "
+                    "the median over real clips; one clip can land ~20 %% away: run "
+                    "--rate-match holds a file within 2 %%, docs/qp.md), "
                     "mean makes the mean offset 0, none leaves it (default "
                     f"{_DEFAULT.centre})")
     qp.add_argument("--qp-floor", type=float, default=_DEFAULT.floor,
