@@ -146,3 +146,28 @@ def test_an_rgb_source_is_matched_against_ffmpeg_in_the_format_we_code(tmp_path:
         ffprobe_video_bytes(ffmpeg_bin, plain), rel=0.01)
     assert abs(ffprobe_video_bytes(ffmpeg_bin, out) / ffprobe_video_bytes(ffmpeg_bin, plain)
                - 1) <= 0.02
+
+
+def test_a_signal_during_the_passes_leaves_the_earlier_outputs(vtest_avi: Path,
+                                                               tmp_path: Path) -> None:
+    """SIGINT while a pass runs: that pass drains, nothing replaces -o, exit 130, and the
+    temporary folder of the passes is gone."""
+    import signal
+    import time
+
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"earlier output")
+    proc = subprocess.Popen([sys.executable, "-m", "rt_saliency", "-q", "run", "-i",
+                             str(vtest_avi), "--max-frames", "300", "-o", str(out),
+                             "--rate-match", "--no-table"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".rt-saliency-rate-*/pass0")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 130, err
+    assert "left as they were" in err and "Traceback" not in err
+    assert out.read_bytes() == b"earlier output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
