@@ -23,9 +23,9 @@ from rt_saliency.stream.rate_match import (
 TIMEOUT = 300
 
 
-def rts(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rt_saliency", "-q", "run", *args],
-                          capture_output=True, text=True, timeout=TIMEOUT)
+def rts(*args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rt_saliency", *(["-q"] if quiet else []),
+                           "run", *args], capture_output=True, text=True, timeout=TIMEOUT)
 
 
 def ffprobe_video_bytes(ffmpeg_bin: str, path: Path) -> int:
@@ -101,7 +101,8 @@ def test_rate_matched_encode_has_plain_ffmpegs_bytes(vtest_avi: Path, tmp_path: 
     frames, crf = "30", "28"
     out, maps, stats = tmp_path / "out.mp4", tmp_path / "maps.ndjson", tmp_path / "stats.json"
     proc = rts("-i", str(vtest_avi), "--max-frames", frames, "-o", str(out), "--crf", crf,
-               "--rate-match", "--qp-out", str(maps), "--stats", str(stats), "--no-table")
+               "--rate-match", "--qp-out", str(maps), "--stats", str(stats), "--no-table",
+               quiet=False)
     assert proc.returncode == 0, proc.stderr
     # the outside reference, encoded and counted by the real tools
     plain = tmp_path / "plain.mkv"
@@ -114,7 +115,7 @@ def test_rate_matched_encode_has_plain_ffmpegs_bytes(vtest_avi: Path, tmp_path: 
     assert report["matched"] and report["reference_video_bytes"] == pytest.approx(theirs,
                                                                                   rel=0.01)
     assert report["passes"][-1]["video_bytes"] == video_bytes(out)
-    assert "--qp-rate-bias" in proc.stderr
+    assert f"--qp-rate-bias {report['rate_bias']:.3f}" in proc.stderr  # the line to reuse
     # the maps kept are the chosen pass's: one a frame, and not all zero
     lines = maps.read_text().splitlines()
     assert len(lines) == int(frames)

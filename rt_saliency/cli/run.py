@@ -295,11 +295,12 @@ def _rate_matched(args: argparse.Namespace, size: Any, qp_config: Any, report: l
     enc = options.outputs.encoder
     assert enc is not None
     verdict = "within" if result.matched else "NOT within"
-    print(f"rate match: {len(result.passes)} pass(es); -o has {result.kept.video_bytes:,} video "
-          f"bytes, {100 * result.change:+.2f} % against plain ffmpeg {enc.codec} CRF "
-          f"{enc.crf:g} ({result.reference_bytes:,}), {verdict} {args.rate_tolerance:g} %; QP "
-          f"bias {result.kept.bias:+.3f} (reuse: --qp-rate-bias {result.kept.bias:.3f})",
-          file=sys.stderr)
+    if not getattr(args, "quiet", False):
+        print(f"rate match: {len(result.passes)} pass(es); -o has {result.kept.video_bytes:,} "
+              f"video bytes, {100 * result.change:+.2f} % against plain ffmpeg {enc.codec} CRF "
+              f"{enc.crf:g} ({result.reference_bytes:,}), {verdict} {args.rate_tolerance:g} %; "
+              f"QP bias {result.kept.bias:+.3f} (reuse: --qp-rate-bias {result.kept.bias:.3f})",
+              file=sys.stderr)
     return True
 
 

@@ -280,6 +280,10 @@ def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None
             if abs(change) <= tolerance:
                 break
             bias = next_bias(passes, plain)
+        if abs(passes[best].change(plain)) > tolerance:
+            log.warning("rate match: %d passes did not come within %.1f %% of plain ffmpeg's "
+                        "bytes; keeping the closest (%+.2f %%)", len(passes), 100 * tolerance,
+                        100 * passes[best].change(plain))
         chosen = work / f"pass{best}"
         for name, target in targets.items():
             _place(chosen / f"{name}{target.suffix}", target,
