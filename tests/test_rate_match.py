@@ -172,3 +172,15 @@ def test_a_signal_during_the_passes_leaves_the_earlier_outputs(vtest_avi: Path,
     assert "left as they were" in err and "Traceback" not in err
     assert out.read_bytes() == b"earlier output"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_passes_that_run_out_keep_the_closest_and_say_so(vtest_avi: Path, tmp_path: Path) -> None:
+    out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
+    proc = rts("-i", str(vtest_avi), "--max-frames", "12", "-o", str(out), "--rate-match",
+               "--rate-passes", "1", "--rate-tolerance", "0.001", "--stats", str(stats),
+               "--no-table", quiet=False)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(stats.read_text())["rate_match"]
+    assert len(report["passes"]) == 1 and not report["matched"]
+    assert "NOT within" in proc.stderr and "did not come within" in proc.stderr
+    assert video_bytes(out) == report["passes"][0]["video_bytes"]
