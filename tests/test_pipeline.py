@@ -17,6 +17,7 @@ from rt_saliency.errors import InputError, PipelineError
 from rt_saliency.flow import FlowEstimator, stack_flows
 from rt_saliency.qp import QPConfig, QPMapper
 from rt_saliency.stream import open_source
+from rt_saliency.stream.daemon import Daemon, DaemonOptions, OutputOptions, SourceOptions
 from rt_saliency.stream.metrics_http import MetricsServer
 from rt_saliency.stream.pipeline import MapRecord, Pipeline
 from rt_saliency.stream.sinks import CollectSink, NdjsonSink
@@ -296,3 +297,29 @@ def test_the_qp_stage_hands_the_mapper_the_planes_an_encoder_codes(tmp_path: Pat
     assert seen and all(s == (None, 8) for s in seen)
     # the default mapping has no AQ change to price: the planes are not even prepared
     assert not QPMapper((48, 64), QPConfig().for_codec("h264", 23.0)).wants_planes
+
+
+def test_rate_centring_takes_its_bit_shares_from_the_coded_luma(tmp_path: Path,
+                                                                 vtest_avi: Path) -> None:
+    """With an encoder sink the QP stage prices blocks by the luma the encoder codes, at the
+    frame's size, as ``compare`` (and the fit of the rate constants) does: the daemon's
+    offsets equal a mapper fed each frame's Y plane.  Without one (maps alone) it falls back
+    on the network's input, which gives other offsets."""
+    def run(output: str | None) -> list[MapRecord]:
+        sink = CollectSink()
+        options = DaemonOptions(SourceOptions(str(vtest_avi)), max_frames=8,
+                                outputs=OutputOptions(output=output))
+        with Daemon(options, predictor=LumaMotionPredictor(record=False),
+                    sinks=[lambda info: sink]) as daemon:
+            daemon.run()
+        return [r for r in sink.records if isinstance(r, MapRecord)]
+
+    encoded = run(str(tmp_path / "out.mkv"))
+    assert len(encoded) == 8 and all(r.yuv is not None for r in encoded)
+    mapper = QPMapper(encoded[0].size, QPConfig().for_codec("h264", 23.0))
+    for record in encoded:
+        expected = mapper(record.saliency, record.yuv.planes[0].astype(np.float32) / 255.0)
+        np.testing.assert_allclose(record.offsets, expected, atol=1e-4)
+    maps_only = run(None)
+    assert max(float(np.abs(a.offsets - b.offsets).max())
+               for a, b in zip(encoded[1:], maps_only[1:])) > 0.01

@@ -28,6 +28,7 @@ from rt_saliency.qp import (
     read_svtav1_roi,
 )
 from rt_saliency.qp.aq import ac_energy, variance_aq_offsets
+from rt_saliency.qp.mapping import _area_matrix
 from rt_saliency.qp.mapping import DEFAULT_CRF, RATE_MODELS, RateModel
 
 
@@ -312,3 +313,13 @@ def test_the_mapper_prices_a_lower_encoder_aq_strength_block_by_block() -> None:
     assert modelled == pytest.approx(1.0, rel=1e-5)
     assert QPConfig().for_codec("h264").aq_change == 0.0  # the default keeps the codec's AQ
     assert np.all(with_planes > without)  # the textured half's lower AQ QP is paid for
+
+
+@pytest.mark.parametrize("size", [(1081, 1921), (720, 1280), (17, 33), (8, 8)])
+def test_a_frame_sized_map_pools_as_the_area_matrices_do(size: tuple[int, int]) -> None:
+    """The O(pixels) path for a map at the frame's own size (the coded luma of the bit shares)
+    gives the exact area means the general path gives (edge blocks over their inside pixels)."""
+    h, w = size
+    image = np.random.default_rng(7).random(size, dtype=np.float32) * 255
+    expected = _area_matrix(h, h, 16) @ image @ _area_matrix(w, w, 16).T
+    np.testing.assert_allclose(pool_blocks(image, size), expected, rtol=1e-5, atol=1e-4)

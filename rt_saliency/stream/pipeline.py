@@ -131,6 +131,14 @@ def _coded_planes(item: _Item) -> tuple[tuple[np.ndarray, ...], int] | None:
     return None
 
 
+def _wants_coded(mapper: Any) -> bool:
+    """Whether ``mapper`` uses the coded planes: an AQ change to price, or the rate centring's
+    bit shares (which were fitted on the coded luma, ``docs/qp.md``)."""
+    config = getattr(mapper, "config", None)
+    return bool(getattr(mapper, "wants_planes", False)
+                or (config is not None and getattr(config, "centre", None) == "rate"))
+
+
 def default_qp(size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
     """The QP mapping for a source of ``size`` (rt_saliency.qp's defaults)."""
     return QPMapper(size)
@@ -424,9 +432,12 @@ class Pipeline:
                 if mapper is None:
                     mappers.clear()
                     mapper = mappers[item.size] = self._qp_factory(item.size)
-                image = None if item.frame is None else item.frame.mean(axis=0)
-                planes = _coded_planes(item) if getattr(mapper, "wants_planes", False) else None
-                if planes is None:
+                planes = _coded_planes(item) if _wants_coded(mapper) else None
+                if planes is not None:  # the bit shares from the luma the encoder codes
+                    image = planes[0][0]
+                else:
+                    image = None if item.frame is None else item.frame.mean(axis=0)
+                if planes is None or not getattr(mapper, "wants_planes", False):
                     item.offsets = np.asarray(mapper(item.saliency, image), np.float32)
                 else:
                     item.offsets = np.asarray(mapper(item.saliency, image, planes[0],
