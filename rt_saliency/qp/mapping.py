@@ -386,8 +386,9 @@ class QPMapper:
                  planes: tuple[np.ndarray, ...] | None = None, bit_depth: int = 8) -> np.ndarray:
         """Offsets grid (rows, cols) float32 for one frame's saliency map of any resolution.
 
-        ``image``: the frame itself as a 2-D float array at any resolution (the network's input
-        will do), for the bit shares of ``centre="rate"`` (:func:`block_activity`).
+        ``image``: the frame itself as a 2-D array at any resolution (best the luma the encoder
+        codes, at the frame's size), for the bit shares of ``centre="rate"``
+        (:func:`block_activity`).
         ``planes``: the Y (and U, V) planes the encoder codes, in code values of ``bit_depth``
         bits, for pricing ``config.aq_change`` (:mod:`rt_saliency.qp.aq`; 16-pixel blocks).
         """
