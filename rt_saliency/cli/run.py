@@ -44,6 +44,7 @@ from rt_saliency.stream.daemon import (
 )
 from rt_saliency.stream.pipeline import DEFAULT_RING_BYTES
 from rt_saliency.stream.rate_match import match_rate
+from rt_saliency.stream.two_pass import encode_two_pass
 from rt_saliency.stream.shutdown import Shutdown
 from rt_saliency.stream.sources import parse_size
 
@@ -161,7 +162,10 @@ def register(subparsers: Any) -> None:
                      help="side-by-side preview video: frame | saliency overlay | QP heatmap")
     add_qp_arguments(p)
     add_encoder_arguments(p)
-    match = p.add_argument_group("rate matching (a file; docs/qp.md)")
+    match = p.add_argument_group("several passes over a file (docs/stream.md)")
+    match.add_argument("--passes", type=int, choices=(1, 2), default=1,
+                       help="2: two-pass ABR of a file with --bitrate (x264), as x264's users "
+                       "run it: the rate lands on target far closer than in one pass")
     match.add_argument("--rate-match", action="store_true",
                        help="encode -o with the bytes of plain ffmpeg at the same CRF and "
                        "settings: one plain encode, then guided passes whose QP bias is moved "
@@ -209,7 +213,9 @@ def run(args: argparse.Namespace) -> int:
     report: list[Any] = []  # the run's StreamStats, reported after the outputs are closed
     failed = True
     try:
-        drained = (_rate_matched if args.rate_match else _stream)(args, size, qp_config, report)
+        job = (_rate_matched if args.rate_match else _two_pass if args.passes == 2
+               else _stream)
+        drained = job(args, size, qp_config, report)
         failed = False
     finally:
         if report:
@@ -281,8 +287,23 @@ def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[An
     return not shutdown.timed_out
 
 
+def _two_pass(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> bool:
+    """``--passes 2``: the daemon over the file twice, the second pass's files kept."""
+    if args.rate_match:
+        raise ConfigError("--rate-match is for CRF, --passes 2 for a bitrate: choose one")
+    options = daemon_options(args, size, qp_config)
+    with Shutdown(args.drain_timeout) as shutdown:
+        stats = encode_two_pass(options, attach=shutdown.attach,
+                                stopped=shutdown.requested.is_set)
+        shutdown.finished()
+    report.append(stats)
+    return True
+
+
 def _rate_matched(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> bool:
     """``--rate-match``: the daemon run pass by pass until -o has plain ffmpeg's bytes."""
+    if args.passes == 2:
+        raise ConfigError("--rate-match is for CRF, --passes 2 for a bitrate: choose one")
     options = daemon_options(args, size, qp_config)
     with Shutdown(args.drain_timeout) as shutdown:
         result = match_rate(options, reference=encoder_config_from_args(args),

@@ -11,21 +11,18 @@ frame's bits go: neutral in the median over real clips, but one clip can land 10
    (``QPConfig.rate_bias``) by a secant step on log-bytes, and run again, until the bytes are
    within ``tolerance`` of the reference (or the passes run out: the closest pass is kept).
 
-Each pass is a whole daemon run into a temporary folder beside the outputs, so the outputs that
-existed before are replaced only by the finished, chosen pass (a failure or a stop leaves them
-as they were).  The predictor is opened once and shared by the passes; its recurrent state is
-per stream, so every pass predicts the same maps.  Cost: one plain encode plus one to
-``max_passes`` daemon runs (two or three on the bench clips).
+Each pass is a whole daemon run of a :class:`~rt_saliency.stream.file_job.FileJob`: into a
+temporary folder beside the outputs, which are replaced only by the finished, chosen pass (a
+failure or a stop leaves them as they were), with the predictor opened once.  Cost: one plain
+encode plus one to ``max_passes`` daemon runs (two or three on the bench clips).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,13 +31,9 @@ import av
 
 from rt_saliency.encode import EncoderConfig
 from rt_saliency.encode.ffmpeg_cli import FFMPEG_ENCODERS, ffmpeg_encoder_args
-from rt_saliency.encode.mux import is_url
-from rt_saliency.atomic import AtomicTarget, output_error
-from rt_saliency.errors import ConfigError, EncoderError, InputError, StoppedError
-from rt_saliency.redact import redact_url
-from rt_saliency.runtime.predictor import warm_up
-from rt_saliency.runtime.registry import open_predictor
-from rt_saliency.stream.daemon import Daemon, DaemonOptions
+from rt_saliency.errors import ConfigError, EncoderError, InputError
+from rt_saliency.stream.daemon import DaemonOptions
+from rt_saliency.stream.file_job import FileJob, check_file_job
 from rt_saliency.stream.pipeline import Pipeline
 from rt_saliency.stream.stats import StreamStats
 from rt_saliency.yuv import pixel_format
@@ -165,47 +158,16 @@ def next_bias(passes: list[RatePass], reference: int) -> float:
 
 def check_rate_matchable(options: DaemonOptions) -> None:
     """ConfigError unless ``options`` describe what rate matching can redo: a CRF encode of a
-    local container file into local files, with the rate centring."""
-    src, out, enc = options.source, options.outputs, options.outputs.encoder
-    if out.output is None or enc is None:
-        raise ConfigError("--rate-match matches the bytes of -o: give -o FILE")
+    local video file into local files, with the rate centring."""
+    check_file_job(options, "--rate-match")
+    enc = options.outputs.encoder
+    assert enc is not None
     if enc.crf is None:
         raise ConfigError("--rate-match holds a CRF encode at plain ffmpeg's bytes; with "
                           "--bitrate the encoder's rate control already holds the rate")
     if options.qp.centre != "rate":
         raise ConfigError("--rate-match moves the rate centring's QP bias: it needs "
                           "--qp-centre rate (the default)")
-    if (is_url(src.input) or src.input == "-" or src.input_format is not None
-            or not Path(src.input).is_file()):
-        raise ConfigError(f"--rate-match reads the input more than once: it needs a video file, "
-                          f"not {redact_url(str(src.input))!r} (record a sample, match on it, "
-                          "and stream with --qp-rate-bias)")
-    if src.live or src.realtime:
-        raise ConfigError("--rate-match runs as fast as it can: it cannot be --live or --realtime")
-    for name, target in (("-o", out.output), ("--preview", out.preview), ("--qp-out", out.qp_out)):
-        if target is not None and (target == "-" or is_url(str(target))):
-            raise ConfigError(f"--rate-match keeps the chosen pass's files: {name} must be a "
-                              "file, not a stream")
-
-
-def _targets(options: DaemonOptions) -> dict[str, Path]:
-    out = options.outputs
-    return {name: Path(target) for name, target in
-            (("output", out.output), ("preview", out.preview), ("qp_out", out.qp_out))
-            if target is not None}
-
-
-def _place(written: Path, target: Path, *, folder: bool) -> None:
-    """Put the chosen pass's output at ``target`` atomically (any file system)."""
-    slot = AtomicTarget(target, directory=folder)
-    try:
-        if folder:
-            slot.path.rmdir()
-        shutil.move(str(written), str(slot.path))
-    except OSError as exc:
-        slot.discard()
-        raise output_error(target, exc) from exc
-    slot.commit()
 
 
 def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None,
@@ -220,7 +182,8 @@ def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None
     ffmpeg's); default the output's encoder settings.
 
     ``attach`` is handed each pass's pipeline (a signal handler drains it); when ``stopped()``
-    is true after a pass the match ends with :class:`StoppedError` and no output is replaced.  Raises ConfigError for what cannot be matched (:func:`check_rate_matchable`).
+    is true after a pass the match ends with :class:`StoppedError` and no output is replaced.
+    Raises ConfigError for what cannot be matched (:func:`check_rate_matchable`).
     """
     check_rate_matchable(options)
     if not 0.0 < tolerance < 0.5:
@@ -228,21 +191,10 @@ def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None
                           f"{100 * tolerance:g} %")
     if max_passes < 1:
         raise ConfigError(f"max_passes must be >= 1, got {max_passes}")
-    targets = _targets(options)
     enc = options.outputs.encoder
     assert enc is not None
-    p = options.predictor
-    with contextlib.ExitStack() as stack:
-        predictor = open_predictor(p.backend, weights=p.weights, engine_dir=p.engine_dir,
-                                   flow_maps=p.flow_maps, lookahead=p.lookahead,
-                                   threads=p.threads, prior_faces=p.prior_faces,
-                                   precision=p.precision)
-        stack.callback(predictor.close)
-        warm_up(predictor)
-        folder = targets["output"].resolve().parent
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(
-            prefix=".rt-saliency-rate-", dir=folder)))
-        plain = reference_bytes(options.source.input, reference or enc, work,
+    with FileJob(options, prefix=".rt-saliency-rate-", attach=attach, stopped=stopped) as job:
+        plain = reference_bytes(options.source.input, reference or enc, job.work,
                                 max_frames=options.max_frames,
                                 pix_fmt=coded_pixel_format(options.source.input))
         if plain <= 0:
@@ -253,30 +205,18 @@ def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None
         best = -1
         bias = options.qp.rate_bias or 0.0
         for index in range(max_passes):
-            run_dir = work / f"pass{index}"
-            run_dir.mkdir()
-            paths = {name: run_dir / f"{name}{target.suffix}" for name, target in targets.items()}
-            outputs = replace(options.outputs, **{k: str(v) for k, v in paths.items()},
-                              progress=options.outputs.progress)
-            run = replace(options, outputs=outputs, qp=replace(options.qp, rate_bias=bias))
-            with Daemon(run, predictor=predictor) as daemon:
-                assert daemon.pipeline is not None
-                if attach is not None:
-                    attach(daemon.pipeline)
-                stats.append(daemon.run())
-            if stopped():
-                raise StoppedError("stopped during rate matching: the outputs were left as "
-                                       "they were")
-            passes.append(RatePass(bias, video_bytes(paths["output"])))
+            name = f"pass{index}"
+            stats.append(job.run(name, replace(options, qp=replace(options.qp, rate_bias=bias))))
+            passes.append(RatePass(bias, video_bytes(job.paths(name)["output"])))
             change = passes[-1].change(plain)
             log.info("rate match: pass %d, QP bias %+.3f: %d video bytes (%+.2f %% against "
                      "plain ffmpeg)", index + 1, bias, passes[-1].video_bytes, 100 * change)
             if best < 0 or abs(change) < abs(passes[best].change(plain)):
                 if best >= 0:
-                    shutil.rmtree(work / f"pass{best}")
+                    job.discard(f"pass{best}")
                 best = index
             else:
-                shutil.rmtree(run_dir)
+                job.discard(name)
             if abs(change) <= tolerance:
                 break
             bias = next_bias(passes, plain)
@@ -284,9 +224,5 @@ def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None
             log.warning("rate match: %d passes did not come within %.1f %% of plain ffmpeg's "
                         "bytes; keeping the closest (%+.2f %%)", len(passes), 100 * tolerance,
                         100 * passes[best].change(plain))
-        chosen = work / f"pass{best}"
-        for name, target in targets.items():
-            _place(chosen / f"{name}{target.suffix}", target,
-                   folder=name == "qp_out" and options.outputs.qp_format == "npy")
+        job.keep(f"pass{best}")
     return RateMatch(plain, tuple(passes), best, tolerance, stats[best])
-

@@ -1,0 +1,132 @@
+"""A job of several daemon runs over one file: two-pass encodes, rate matching.
+
+:class:`FileJob` opens the predictor once (its recurrent state is per stream, so every run
+predicts the same maps) and a temporary folder beside ``-o``; each :meth:`FileJob.run` writes
+the outputs it is given into its own subfolder; :meth:`FileJob.keep` puts one run's files in
+place, atomically, and only then.  A failure or a stop leaves the outputs that existed before
+as they were, and the temporary folder goes with the job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+
+from rt_saliency.atomic import AtomicTarget, output_error
+from rt_saliency.encode.mux import is_url
+from rt_saliency.errors import ConfigError, StoppedError
+from rt_saliency.redact import redact_url
+from rt_saliency.runtime.predictor import StreamPredictor, warm_up
+from rt_saliency.runtime.registry import open_predictor
+from rt_saliency.stream.daemon import Daemon, DaemonOptions
+from rt_saliency.stream.pipeline import Pipeline
+from rt_saliency.stream.stats import StreamStats
+
+#: the daemon's file outputs, by their OutputOptions field
+OUTPUT_FIELDS: tuple[tuple[str, str], ...] = (("output", "-o"), ("preview", "--preview"),
+                                              ("qp_out", "--qp-out"))
+
+
+def check_file_job(options: DaemonOptions, what: str) -> None:
+    """ConfigError unless ``options`` can be run more than once: a local video file in, an
+    encode, and local files out (``what`` names the option in the message)."""
+    src, out = options.source, options.outputs
+    if out.output is None or out.encoder is None:
+        raise ConfigError(f"{what} is about the encode: give -o FILE")
+    if (is_url(src.input) or src.input == "-" or src.input_format is not None
+            or not Path(src.input).is_file()):
+        raise ConfigError(f"{what} reads the input more than once: it needs a video file, not "
+                          f"{redact_url(str(src.input))!r}")
+    if src.live or src.realtime:
+        raise ConfigError(f"{what} runs as fast as it can: it cannot be --live or --realtime")
+    for field, name in OUTPUT_FIELDS:
+        target = getattr(out, field)
+        if target is not None and (target == "-" or is_url(str(target))):
+            raise ConfigError(f"{what} keeps one run's files: {name} must be a file, not a "
+                              "stream")
+
+
+class FileJob:
+    """Runs of the daemon over one file into a temporary folder, one of them kept."""
+
+    def __init__(self, options: DaemonOptions, *, prefix: str = ".rt-saliency-job-",
+                 attach: Callable[[Pipeline], None] | None = None,
+                 stopped: Callable[[], bool] = lambda: False) -> None:
+        self.options = options
+        self.targets = {field: Path(getattr(options.outputs, field))
+                        for field, _ in OUTPUT_FIELDS if getattr(options.outputs, field)}
+        self._prefix, self._attach, self._stopped = prefix, attach, stopped
+        self._stack = contextlib.ExitStack()
+        self.predictor: StreamPredictor | None = None
+        self.work = Path()
+
+    def __enter__(self) -> FileJob:
+        try:
+            p = self.options.predictor
+            self.predictor = open_predictor(p.backend, weights=p.weights,
+                                            engine_dir=p.engine_dir, flow_maps=p.flow_maps,
+                                            lookahead=p.lookahead, threads=p.threads,
+                                            prior_faces=p.prior_faces, precision=p.precision)
+            self._stack.callback(self.predictor.close)
+            warm_up(self.predictor)
+            folder = self.targets["output"].resolve().parent
+            self.work = Path(self._stack.enter_context(tempfile.TemporaryDirectory(
+                prefix=self._prefix, dir=folder)))
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stack.__exit__(exc_type, exc, tb)
+
+    def paths(self, name: str) -> dict[str, Path]:
+        """Where run ``name`` writes each output (the suffix kept: formats follow it)."""
+        return {field: self.work / name / f"{field}{target.suffix}"
+                for field, target in self.targets.items()}
+
+    def run(self, name: str, options: DaemonOptions, *,
+            fields: tuple[str, ...] | None = None) -> StreamStats:
+        """One daemon run of ``options`` (this job's input) into run ``name``'s folder, with
+        the outputs in ``fields`` (default all); StoppedError when a signal stopped it."""
+        (self.work / name).mkdir()
+        paths = {k: str(v) for k, v in self.paths(name).items()
+                 if fields is None or k in fields}
+        cleared = {field: None for field, _ in OUTPUT_FIELDS if field not in paths}
+        run = replace(options, outputs=replace(options.outputs, **paths, **cleared))
+        with Daemon(run, predictor=self.predictor) as daemon:
+            assert daemon.pipeline is not None
+            if self._attach is not None:
+                self._attach(daemon.pipeline)
+            stats = daemon.run()
+        if self._stopped():
+            raise StoppedError("stopped before the job finished: the outputs were left as they "
+                               "were")
+        return stats
+
+    def discard(self, name: str) -> None:
+        shutil.rmtree(self.work / name, ignore_errors=True)
+
+    def keep(self, name: str) -> None:
+        """Put run ``name``'s outputs at their targets, each atomically (any file system)."""
+        for field, written in self.paths(name).items():
+            folder = field == "qp_out" and self.options.outputs.qp_format == "npy"
+            _place(written, self.targets[field], folder=folder)
+
+
+def _place(written: Path, target: Path, *, folder: bool) -> None:
+    slot = AtomicTarget(target, directory=folder)
+    try:
+        if folder:
+            slot.path.rmdir()
+        shutil.move(str(written), str(slot.path))
+    except OSError as exc:
+        slot.discard()
+        raise output_error(target, exc) from exc
+    slot.commit()
