@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import pytest
 
 from rt_saliency.stream.rate_match import (
@@ -29,12 +30,17 @@ def rts(*args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def ffprobe_video_bytes(ffmpeg_bin: str, path: Path) -> int:
-    """The video packets' sizes as ffprobe lists them (the independent count)."""
+    """The video stream's packet sizes and out-of-band headers as ffprobe lists them (the
+    independent count)."""
     probe = str(Path(ffmpeg_bin).with_name("ffprobe"))
-    out = subprocess.run([probe, "-v", "error", "-select_streams", "v:0", "-show_entries",
-                          "packet=size", "-of", "csv=p=0", str(path)],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
-    return sum(int(line.strip().rstrip(",")) for line in out.splitlines() if line.strip())
+
+    def entries(what: str) -> list[int]:
+        out = subprocess.run([probe, "-v", "error", "-select_streams", "v:0", "-show_entries",
+                              what, "-of", "csv=p=0", str(path)],
+                             capture_output=True, text=True, check=True, timeout=60).stdout
+        return [int(line.strip().rstrip(",")) for line in out.splitlines() if line.strip()]
+
+    return sum(entries("stream=extradata_size")) + sum(entries("packet=size"))
 
 
 def test_first_step_moves_the_bias_by_the_octave_rule() -> None:
@@ -56,7 +62,7 @@ def test_secant_finds_the_bias_of_a_log_linear_response() -> None:
         1.0 + FIRST_STEP_QP_PER_OCTAVE * math.log2(0.95))
 
 
-def test_video_bytes_counts_the_video_packets_only(tmp_path: Path, ffmpeg_bin: str) -> None:
+def test_video_bytes_counts_the_video_stream_only(tmp_path: Path, ffmpeg_bin: str) -> None:
     clip = tmp_path / "av.mkv"
     subprocess.run([ffmpeg_bin, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x90:rate=25",
                     "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "1",
@@ -184,3 +190,21 @@ def test_passes_that_run_out_keep_the_closest_and_say_so(vtest_avi: Path, tmp_pa
     assert len(report["passes"]) == 1 and not report["matched"]
     assert "NOT within" in proc.stderr and "did not come within" in proc.stderr
     assert video_bytes(out) == report["passes"][0]["video_bytes"]
+
+
+def test_headers_count_wherever_the_muxer_put_them(tmp_path: Path, ffmpeg_bin: str) -> None:
+    """x265 through FFmpeg's Matroska muxer has its parameter sets and options SEI in the
+    extradata; the same stream muxed with them in-band has the same byte count."""
+    src = tmp_path / "src.y4m"
+    subprocess.run([ffmpeg_bin, "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=25", "-frames:v", "10", "-f", "yuv4mpegpipe",
+                    str(src)], check=True, timeout=60)
+    mkv, raw = tmp_path / "out.mkv", tmp_path / "out.hevc"
+    subprocess.run([ffmpeg_bin, "-v", "error", "-i", str(src), "-c:v", "libx265", "-x265-params",
+                    "log-level=error", str(mkv)], check=True, timeout=120)
+    subprocess.run([ffmpeg_bin, "-v", "error", "-i", str(mkv), "-c", "copy", "-bsf:v",
+                    "hevc_mp4toannexb", "-f", "hevc", str(raw)], check=True, timeout=60)
+    with av.open(str(mkv)) as container:
+        assert len(container.streams.video[0].codec_context.extradata or b"") > 1000
+    # the raw stream holds every header in-band, with start codes instead of lengths
+    assert video_bytes(mkv) == pytest.approx(raw.stat().st_size, rel=0.01)

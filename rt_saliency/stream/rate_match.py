@@ -91,12 +91,17 @@ class RateMatch:
 
 
 def video_bytes(path: str | Path) -> int:
-    """Bytes of the first video stream's packets in a container file (no decoding)."""
+    """Bytes of the first video stream in a container file: its packets and its out-of-band
+    headers (no decoding).  The headers count because muxers differ in where they put them:
+    FFmpeg's Matroska muxer moves x265's parameter sets and its 2.4 kB options SEI into the
+    stream's extradata, our muxer leaves them in the first packet."""
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise InputError(f"{path}: no video stream")
-            return sum(packet.size for packet in container.demux(video=0) if packet.size)
+            headers = len(container.streams.video[0].codec_context.extradata or b"")
+            return headers + sum(packet.size for packet in container.demux(video=0)
+                                 if packet.size)
     except av.FFmpegError as exc:
         raise InputError(f"{path}: cannot read the encode back: {exc}") from exc
 
