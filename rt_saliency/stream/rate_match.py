@@ -134,13 +134,15 @@ def reference_bytes(source: str | Path, config: EncoderConfig, workdir: str | Pa
         raise EncoderError(f"rate matching encodes the plain reference with the {ffmpeg!r} "
                            "command, which is not on PATH (apt-get install ffmpeg)")
     out = Path(workdir) / f"reference.{FFMPEG_ENCODERS[config.codec][1]}.mkv"
-    cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source),
+    # "file:" and absolute paths: a name that starts with "-" or holds ":" stays a file name
+    cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i",
+           f"file:{Path(source).resolve()}",
            "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"]
     if max_frames is not None:
         cmd += ["-frames:v", str(max_frames)]
     if pix_fmt is not None:
         cmd += ["-pix_fmt", pix_fmt]
-    cmd += [*ffmpeg_encoder_args(config), "-f", "matroska", str(out)]
+    cmd += [*ffmpeg_encoder_args(config), "-f", "matroska", f"file:{out.resolve()}"]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no message"])[-1]
@@ -153,7 +155,7 @@ def next_bias(passes: list[RatePass], reference: int) -> float:
     a secant on log-bytes through the last two after that (bias up = fewer bytes)."""
     last = passes[-1]
     error = math.log2(last.video_bytes / reference)
-    if len(passes) >= 2:
+    if len(passes) >= 2 and passes[-2].bias != last.bias:
         prev = passes[-2]
         slope = (math.log2(last.video_bytes) - math.log2(prev.video_bytes)) / (last.bias - prev.bias)
         if slope < 0:  # a secant the wrong way round (noise) falls back on the first step
