@@ -58,22 +58,23 @@ def gaze_mini() -> Path:
     return DATA_DIR / "gaze-mini"
 
 
-@pytest.fixture(scope="session")
-def vtest_avi() -> Path:
-    """A real video: OpenCV's vtest.avi (768x576, 10 fps, 795 frames), fetched by setup.sh."""
-    path = VIDEO_DIR / "vtest.avi"
+def _fetched_video(name: str) -> Path:
+    path = VIDEO_DIR / name
     if not path.is_file():
         pytest.fail(f"{path} missing: run scripts/setup.sh")
     return path
+
+
+@pytest.fixture(scope="session")
+def vtest_avi() -> Path:
+    """A real video: OpenCV's vtest.avi (768x576, 10 fps, 795 frames), fetched by setup.sh."""
+    return _fetched_video("vtest.avi")
 
 
 @pytest.fixture(scope="session")
 def megamind_avi() -> Path:
     """OpenCV's Megamind.avi (720x528 MPEG-4 with packed B-frames, 270 frames), by setup.sh."""
-    path = VIDEO_DIR / "Megamind.avi"
-    if not path.is_file():
-        pytest.fail(f"{path} missing: run scripts/setup.sh")
-    return path
+    return _fetched_video("Megamind.avi")
 
 
 @pytest.fixture(scope="session")
