@@ -44,9 +44,9 @@ from rt_saliency.stream.daemon import (
 )
 from rt_saliency.stream.pipeline import DEFAULT_RING_BYTES
 from rt_saliency.stream.rate_match import match_rate
-from rt_saliency.stream.two_pass import encode_two_pass
 from rt_saliency.stream.shutdown import Shutdown
 from rt_saliency.stream.sources import parse_size
+from rt_saliency.stream.two_pass import encode_two_pass
 
 log = logging.getLogger(__name__)
 
