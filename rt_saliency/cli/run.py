@@ -164,8 +164,8 @@ def register(subparsers: Any) -> None:
     add_encoder_arguments(p)
     match = p.add_argument_group("several passes over a file (docs/stream.md)")
     match.add_argument("--passes", type=int, choices=(1, 2), default=1,
-                       help="2: two-pass ABR of a file with --bitrate (x264), as x264's users "
-                       "run it: the rate lands on target far closer than in one pass")
+                       help="2: two-pass ABR of a file with --bitrate (x264 or x265), as their "
+                       "users run it: the rate lands on target far closer than in one pass")
     match.add_argument("--rate-match", action="store_true",
                        help="encode -o with the bytes of plain ffmpeg at the same CRF and "
                        "settings: one plain encode, then guided passes whose QP bias is moved "

@@ -1,8 +1,9 @@
-"""Two-pass ABR of a file (``run --bitrate K --passes 2``), as x264's own users run it.
+"""Two-pass ABR of a file (``run --bitrate K --passes 2``), as x264's and x265's users run it.
 
-The first pass writes x264's statistics (frame costs and its macroblock-tree offsets, which
-carry the first pass's QP map: in the second pass x264 reads its quantiser offsets from there);
-the second reads them and lands on the asked rate far closer than one ABR pass does.  Both are
+The first pass writes the codec's statistics (for x264 the frame costs and its macroblock-tree
+offsets, which carry the first pass's QP map: in the second pass x264 reads its quantiser
+offsets from there); the second reads them and lands on the asked rate far closer than one ABR
+pass does.  Both are
 daemon runs of one :class:`~rt_saliency.stream.file_job.FileJob`, with the same maps (one
 predictor, per-stream state); only the second pass's files are kept, atomically.
 """
@@ -23,15 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def check_two_pass(options: DaemonOptions) -> None:
-    """ConfigError unless ``options`` describe an x264 ABR encode of a local file."""
+    """ConfigError unless ``options`` describe an ABR encode of a local file."""
     check_file_job(options, "--passes 2")
     enc = options.outputs.encoder
     assert enc is not None
     if enc.bitrate is None:
         raise ConfigError("--passes 2 is for a bitrate: give --bitrate KBPS (a CRF encode "
                           "needs one pass; --rate-match holds it at plain ffmpeg's bytes)")
-    if enc.codec != "x264":
-        raise ConfigError("--passes 2 is x264's (--codec h264); libx265 runs one pass here")
 
 
 def encode_two_pass(options: DaemonOptions, *,
@@ -42,7 +41,7 @@ def encode_two_pass(options: DaemonOptions, *,
     enc = options.outputs.encoder
     assert enc is not None
     with FileJob(options, prefix=".rt-saliency-2pass-", attach=attach, stopped=stopped) as job:
-        stats_file = str(job.work / "x264.stats")
+        stats_file = str(job.work / f"{enc.codec}.stats")
         first = replace(options.outputs, encoder=replace(enc, pass_number=1, stats=stats_file),
                         copy_streams=False)
         log.info("pass 1 of 2 (statistics)")
