@@ -61,7 +61,7 @@ class CompareConfig:
     fps: float | None = None
     qp: QPConfig = field(default_factory=QPConfig)
     ffmpeg: str = "ffmpeg"
-    #: 2: every encode of a bitrate ladder in two passes (x264), so rungs land at equal rate
+    #: 2: every encode of a bitrate ladder in two passes, so rungs land at equal rate
     passes: int = 1
 
     def __post_init__(self) -> None:
@@ -78,9 +78,9 @@ class CompareConfig:
             raise ConfigError(f"baseline AQ modes must be among {BASELINE_AQ_MODES}")
         if self.passes not in (1, 2):
             raise ConfigError(f"passes must be 1 or 2, got {self.passes}")
-        if self.passes == 2 and (self.bitrates is None or self.encoder.codec != "x264"):
-            raise ConfigError("2-pass needs a bitrate ladder (--bitrates) and x264 (--codec "
-                              "h264): CRF is one pass already")
+        if self.passes == 2 and self.bitrates is None:
+            raise ConfigError("2-pass needs a bitrate ladder (--bitrates): CRF is one pass "
+                              "already")
 
     def map_qp(self, rung: EncoderConfig) -> QPConfig:
         """The QP mapping of one rung, with its codec and CRF resolved
@@ -163,7 +163,8 @@ def encode_ffmpeg(frames: Sequence[np.ndarray], size: tuple[int, int], fps: Frac
                   config: EncoderConfig, aq_mode: int, ffmpeg: str = "ffmpeg",
                   passes: int = 1) -> bytes:
     """Plain ``ffmpeg -c:v libx264|libx265`` with the same settings and ``aq_mode``
-    (``passes`` 2: ``-pass 1`` then ``-pass 2`` with one log file, as x264's users do)."""
+    (``passes`` 2: ``-pass 1`` then ``-pass 2`` with one log file, as x264's users do; libx265
+    takes its passes as ``-x265-params pass=N:stats=FILE``)."""
     h, w = size
     _, muxer = FFMPEG_ENCODERS[config.codec]
     with tempfile.TemporaryDirectory(prefix="rts-compare-") as tmp:
@@ -175,9 +176,9 @@ def encode_ffmpeg(frames: Sequence[np.ndarray], size: tuple[int, int], fps: Frac
                 "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-r",
                 f"{fps.numerator}/{fps.denominator}", "-i", str(raw),
                 *ffmpeg_encoder_args(config, aq_mode=aq_mode)]
-        log_file = ["-passlogfile", str(Path(tmp) / "ffmpeg2pass")]
-        commands = ([[*head, "-pass", "1", *log_file, "-f", muxer, os.devnull],
-                     [*head, "-pass", "2", *log_file, "-f", muxer, str(out)]]
+        log = str(Path(tmp) / "ffmpeg2pass")
+        commands = ([[*_pass_args(head, config.codec, n, log), "-f", muxer,
+                      os.devnull if n == 1 else str(out)] for n in (1, 2)]
                     if passes == 2 else [[*head, "-f", muxer, str(out)]])
         try:
             for cmd in commands:
@@ -190,6 +191,18 @@ def encode_ffmpeg(frames: Sequence[np.ndarray], size: tuple[int, int], fps: Frac
             raise EncoderError(f"ffmpeg baseline (aq-mode {aq_mode}) failed: "
                                f"{detail[-1] if detail else exc}") from None
         return out.read_bytes()
+
+
+def _pass_args(head: list[str], codec: str, number: int, log: str) -> list[str]:
+    """``head`` (an ffmpeg command up to its encoder options) as pass ``number`` of two."""
+    if codec == "x264":
+        return [*head, "-pass", str(number), "-passlogfile", log]
+    args, extra = list(head), f"pass={number}:stats={log}"
+    if "-x265-params" in args:
+        i = args.index("-x265-params") + 1
+        args[i] = f"{args[i]}:{extra}"
+        return args
+    return [*args, "-x265-params", extra]
 
 
 def salient_region(weights: np.ndarray, fraction: float = REGION_TOP_FRACTION) -> np.ndarray:
