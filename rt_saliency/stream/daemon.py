@@ -75,6 +75,19 @@ class PredictorOptions:
     precision: str | None = None
 
 
+def open_warm_predictor(p: PredictorOptions) -> StreamPredictor:
+    """The predictor ``p`` describes, opened and warmed up (the caller closes it)."""
+    predictor = open_predictor(p.backend, weights=p.weights, engine_dir=p.engine_dir,
+                               flow_maps=p.flow_maps, lookahead=p.lookahead, threads=p.threads,
+                               prior_faces=p.prior_faces, precision=p.precision)
+    try:
+        warm_up(predictor)
+    except BaseException:
+        predictor.close()
+        raise
+    return predictor
+
+
 #: map files whose grid is the first frame's for the whole file
 FIXED_SIZE_MAP_FORMATS: tuple[str, ...] = ("kvazaar", "svtav1")
 
@@ -168,12 +181,8 @@ class Daemon:
         predictor = self._given_predictor
         if predictor is None:
             p = opts.predictor
-            predictor = open_predictor(p.backend, weights=p.weights, engine_dir=p.engine_dir,
-                                       flow_maps=p.flow_maps, lookahead=p.lookahead,
-                                       threads=p.threads, prior_faces=p.prior_faces,
-                                       precision=p.precision)
+            predictor = open_warm_predictor(p)
             stack.callback(predictor.close)
-            warm_up(predictor)
             if p.flow_maps not in (None, predictor.flow_maps) or predictor.lookahead != p.lookahead:
                 log.info("backend %s runs with S=%d flow maps and lookahead L=%d",
                          predictor.name, predictor.flow_maps, predictor.lookahead)

@@ -21,9 +21,9 @@ from rt_saliency.atomic import AtomicTarget, output_error
 from rt_saliency.encode.mux import is_url
 from rt_saliency.errors import ConfigError, StoppedError
 from rt_saliency.redact import redact_url
-from rt_saliency.runtime.predictor import StreamPredictor, warm_up
-from rt_saliency.runtime.registry import open_predictor
-from rt_saliency.stream.daemon import Daemon, DaemonOptions
+from rt_saliency.encode import EncoderConfig
+from rt_saliency.runtime.predictor import StreamPredictor
+from rt_saliency.stream.daemon import Daemon, DaemonOptions, open_warm_predictor
 from rt_saliency.stream.pipeline import Pipeline
 from rt_saliency.stream.stats import StreamStats
 
@@ -32,9 +32,9 @@ OUTPUT_FIELDS: tuple[tuple[str, str], ...] = (("output", "-o"), ("preview", "--p
                                               ("qp_out", "--qp-out"))
 
 
-def check_file_job(options: DaemonOptions, what: str) -> None:
-    """ConfigError unless ``options`` can be run more than once: a local video file in, an
-    encode, and local files out (``what`` names the option in the message)."""
+def check_file_job(options: DaemonOptions, what: str) -> EncoderConfig:
+    """The encode's settings, or ConfigError unless ``options`` can be run more than once: a
+    local video file in, an encode, and local files out (``what`` names the option)."""
     src, out = options.source, options.outputs
     if out.output is None or out.encoder is None:
         raise ConfigError(f"{what} is about the encode: give -o FILE")
@@ -49,6 +49,7 @@ def check_file_job(options: DaemonOptions, what: str) -> None:
         if target is not None and (target == "-" or is_url(str(target))):
             raise ConfigError(f"{what} keeps one run's files: {name} must be a file, not a "
                               "stream")
+    return out.encoder
 
 
 class FileJob:
@@ -67,13 +68,8 @@ class FileJob:
 
     def __enter__(self) -> FileJob:
         try:
-            p = self.options.predictor
-            self.predictor = open_predictor(p.backend, weights=p.weights,
-                                            engine_dir=p.engine_dir, flow_maps=p.flow_maps,
-                                            lookahead=p.lookahead, threads=p.threads,
-                                            prior_faces=p.prior_faces, precision=p.precision)
+            self.predictor = open_warm_predictor(self.options.predictor)
             self._stack.callback(self.predictor.close)
-            warm_up(self.predictor)
             folder = self.targets["output"].resolve().parent
             self.work = Path(self._stack.enter_context(tempfile.TemporaryDirectory(
                 prefix=self._prefix, dir=folder)))

@@ -163,18 +163,17 @@ def next_bias(passes: list[RatePass], reference: int) -> float:
     return last.bias + FIRST_STEP_QP_PER_OCTAVE * error
 
 
-def check_rate_matchable(options: DaemonOptions) -> None:
-    """ConfigError unless ``options`` describe what rate matching can redo: a CRF encode of a
-    local video file into local files, with the rate centring."""
-    check_file_job(options, "--rate-match")
-    enc = options.outputs.encoder
-    assert enc is not None
+def check_rate_matchable(options: DaemonOptions) -> EncoderConfig:
+    """The encode's settings, or ConfigError unless ``options`` describe what rate matching can
+    redo: a CRF encode of a local video file into local files, with the rate centring."""
+    enc = check_file_job(options, "--rate-match")
     if enc.crf is None:
         raise ConfigError("--rate-match holds a CRF encode at plain ffmpeg's bytes; with "
                           "--bitrate the encoder's rate control already holds the rate")
     if options.qp.centre != "rate":
         raise ConfigError("--rate-match moves the rate centring's QP bias: it needs "
                           "--qp-centre rate (the default)")
+    return enc
 
 
 def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None,
@@ -192,14 +191,12 @@ def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None
     is true after a pass the match ends with :class:`StoppedError` and no output is replaced.
     Raises ConfigError for what cannot be matched (:func:`check_rate_matchable`).
     """
-    check_rate_matchable(options)
+    enc = check_rate_matchable(options)
     if not 0.0 < tolerance < 0.5:
         raise ConfigError(f"--rate-tolerance must be above 0 and below 50 %, got "
                           f"{100 * tolerance:g} %")
     if max_passes < 1:
         raise ConfigError(f"max_passes must be >= 1, got {max_passes}")
-    enc = options.outputs.encoder
-    assert enc is not None
     with FileJob(options, prefix=".rt-saliency-rate-", attach=attach, stopped=stopped) as job:
         plain = reference_bytes(options.source.input, reference or enc, job.work,
                                 max_frames=options.max_frames,

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+from rt_saliency.encode import EncoderConfig
 from rt_saliency.errors import ConfigError
 from rt_saliency.stream.daemon import DaemonOptions
 from rt_saliency.stream.file_job import FileJob, check_file_job
@@ -23,23 +24,21 @@ from rt_saliency.stream.stats import StreamStats
 log = logging.getLogger(__name__)
 
 
-def check_two_pass(options: DaemonOptions) -> None:
-    """ConfigError unless ``options`` describe an ABR encode of a local file."""
-    check_file_job(options, "--passes 2")
-    enc = options.outputs.encoder
-    assert enc is not None
+def check_two_pass(options: DaemonOptions) -> EncoderConfig:
+    """The encode's settings, or ConfigError unless ``options`` describe an ABR encode of a
+    local file."""
+    enc = check_file_job(options, "--passes 2")
     if enc.bitrate is None:
         raise ConfigError("--passes 2 is for a bitrate: give --bitrate KBPS (a CRF encode "
                           "needs one pass; --rate-match holds it at plain ffmpeg's bytes)")
+    return enc
 
 
 def encode_two_pass(options: DaemonOptions, *,
                     attach: Callable[[Pipeline], None] | None = None,
                     stopped: Callable[[], bool] = lambda: False) -> StreamStats:
     """Encode ``options``' input in two passes; the second pass's stats are returned."""
-    check_two_pass(options)
-    enc = options.outputs.encoder
-    assert enc is not None
+    enc = check_two_pass(options)
     with FileJob(options, prefix=".rt-saliency-2pass-", attach=attach, stopped=stopped) as job:
         stats_file = str(job.work / f"{enc.codec}.stats")
         first = replace(options.outputs, encoder=replace(enc, pass_number=1, stats=stats_file),
