@@ -218,7 +218,12 @@ def test_the_aq_strength_under_a_map_applies_only_to_a_map_and_never_over_the_us
     lowered = QPConfig(strength=1.5, aq_strength=0.25)
     assert under_map(cfg, lowered).aq_strength == 0.25
     assert under_map(cfg, QPConfig(strength=0.0, aq_strength=0.25)) == cfg  # flat: plain x264
-    assert under_map(cfg, QPConfig()) == cfg  # the default keeps the codec's AQ
+    # the default: x264's AQ strength 0.25 under a map (chosen on the gaze validation split),
+    # x265 its own; "codec" (None) keeps the codec's
+    assert under_map(cfg, QPConfig()).aq_strength == 0.25
+    hevc = encoder_config("hevc", crf=23)
+    assert under_map(hevc, QPConfig()) == hevc
+    assert under_map(cfg, QPConfig(aq_strength=None)) == cfg
     own = encoder_config("h264", crf=23, aq_strength=0.8)
     assert under_map(own, lowered).aq_strength == 0.8
 

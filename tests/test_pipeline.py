@@ -295,8 +295,8 @@ def test_the_qp_stage_hands_the_mapper_the_planes_an_encoder_codes(tmp_path: Pat
     seen.clear()
     _run(str(clip), LumaMotionPredictor(), qp_factory=factory)
     assert seen and all(s == (None, 8) for s in seen)
-    # the default mapping has no AQ change to price: the planes are not even prepared
-    assert not QPMapper((48, 64), QPConfig().for_codec("h264", 23.0)).wants_planes
+    # a mapping with no AQ change to price (the codec's own AQ) does not even prepare them
+    assert not QPMapper((48, 64), QPConfig(aq_strength=None).for_codec("h264", 23.0)).wants_planes
 
 
 def test_rate_centring_takes_its_bit_shares_from_the_coded_luma(tmp_path: Path,
@@ -317,8 +317,10 @@ def test_rate_centring_takes_its_bit_shares_from_the_coded_luma(tmp_path: Path,
     encoded = run(str(tmp_path / "out.mkv"))
     assert len(encoded) == 8 and all(r.yuv is not None for r in encoded)
     mapper = QPMapper(encoded[0].size, QPConfig().for_codec("h264", 23.0))
+    assert mapper.wants_planes  # the default prices x264's AQ strength 0.25 under the map
     for record in encoded:
-        expected = mapper(record.saliency, record.yuv.planes[0].astype(np.float32) / 255.0)
+        planes = tuple(record.yuv.planes)
+        expected = mapper(record.saliency, planes[0].astype(np.float32) / 255.0, planes)
         np.testing.assert_allclose(record.offsets, expected, atol=1e-4)
     maps_only = run(None)
     assert max(float(np.abs(a.offsets - b.offsets).max())

@@ -311,7 +311,10 @@ def test_the_mapper_prices_a_lower_encoder_aq_strength_block_by_block() -> None:
     k = np.log(2) / 6.0
     modelled = np.mean(np.exp(-k * (with_planes.astype(np.float64) + delta)))
     assert modelled == pytest.approx(1.0, rel=1e-5)
-    assert QPConfig().for_codec("h264").aq_change == 0.0  # the default keeps the codec's AQ
+    assert QPConfig(aq_strength=None).for_codec("h264").aq_change == 0.0  # the codec's own AQ
+    default = QPConfig().for_codec("h264")  # "auto": x264's 0.25 under a map, priced
+    assert default.aq_strength == 0.25 and default.aq_change == -0.75
+    assert QPConfig().for_codec("hevc").aq_strength is None
     assert np.all(with_planes > without)  # the textured half's lower AQ QP is paid for
 
 

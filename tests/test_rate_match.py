@@ -102,14 +102,16 @@ def test_no_output_no_match(vtest_avi: Path) -> None:
     assert proc.returncode == 2 and "give -o FILE" in proc.stderr
 
 
-def test_rate_matched_encode_has_plain_ffmpegs_bytes(vtest_avi: Path, tmp_path: Path,
-                                                     ffmpeg_bin: str) -> None:
+def test_the_default_encode_of_a_file_has_plain_ffmpegs_bytes(vtest_avi: Path, tmp_path: Path,
+                                                              ffmpeg_bin: str) -> None:
+    """No option: a CRF encode of a file is rate matched (``--rate-match auto``), under the
+    default map's x264 AQ strength 0.25."""
     frames, crf = "30", "28"
     out, maps, stats = tmp_path / "out.mp4", tmp_path / "maps.ndjson", tmp_path / "stats.json"
     proc = rts("-i", str(vtest_avi), "--max-frames", frames, "-o", str(out), "--crf", crf,
-               "--rate-match", "--qp-out", str(maps), "--stats", str(stats), "--no-table",
-               quiet=False)
+               "--qp-out", str(maps), "--stats", str(stats), "--no-table", quiet=False)
     assert proc.returncode == 0, proc.stderr
+    assert b"aq=1:0.25" in out.read_bytes()  # x264's options SEI
     # the outside reference, encoded and counted by the real tools
     plain = tmp_path / "plain.mkv"
     subprocess.run([ffmpeg_bin, "-v", "error", "-i", str(vtest_avi), "-frames:v", frames,
@@ -129,6 +131,25 @@ def test_rate_matched_encode_has_plain_ffmpegs_bytes(vtest_avi: Path, tmp_path: 
     # no pass is left behind beside the outputs
     assert sorted(p.name for p in tmp_path.iterdir()) == ["maps.ndjson", "out.mp4", "plain.mkv",
                                                           "stats.json"]
+
+
+def test_one_pass_where_asked_or_where_nothing_can_be_matched(vtest_avi: Path,
+                                                             tmp_path: Path) -> None:
+    """``--rate-match off``, a synthetic input, a flat map and ``--bitrate`` run once: no plain
+    reference, no rate-match line; the bare ``--rate-match`` is ``on`` and refuses a stream."""
+    for args in (["-i", str(vtest_avi), "--rate-match", "off"],
+                 ["-i", "synth://160x96?frames=6"],
+                 ["-i", str(vtest_avi), "--qp-strength", "0"],
+                 ["-i", str(vtest_avi), "--bitrate", "300"]):
+        out = tmp_path / "once.mp4"
+        proc = rts(*args, "--max-frames", "6", "-o", str(out), "--no-table", "--backend",
+                   "prior", quiet=False)
+        assert proc.returncode == 0, proc.stderr
+        assert "against plain ffmpeg" not in proc.stderr, args  # the summary line
+        assert out.stat().st_size > 0
+    proc = rts("-i", "synth://160x96?frames=6", "-o", str(tmp_path / "x.mp4"), "--rate-match",
+               "--backend", "prior")
+    assert proc.returncode == 2 and "needs a video file" in proc.stderr
 
 
 def test_an_rgb_source_is_matched_against_ffmpeg_in_the_format_we_code(tmp_path: Path,

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rt_saliency.encode import encoder_config, under_map
+from rt_saliency.encode import encoder_config
 from rt_saliency.errors import EncoderError
 from rt_saliency.qp import QPConfig
 from rt_saliency.stream.daemon import Daemon, DaemonOptions, OutputOptions, SourceOptions
@@ -90,7 +90,6 @@ def measure(clip: Path, crf: float, *, codec: str = "h264", preset: str = "mediu
     """Plain ffmpeg, one default ``run -o`` and one ``run -o --rate-match`` of ``clip``."""
     qp = qp or QPConfig()
     plain_config = encoder_config(codec, preset=preset, crf=float(crf))
-    config = under_map(plain_config, qp)
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
     with tempfile.TemporaryDirectory(prefix="rate-match-bench-") as tmp:
         work = Path(tmp)
@@ -100,7 +99,7 @@ def measure(clip: Path, crf: float, *, codec: str = "h264", preset: str = "mediu
         options = DaemonOptions(
             SourceOptions(str(source)), qp=qp,
             outputs=OutputOptions(output=str(work / "default.mkv"), codec=codec,
-                                  encoder=config, copy_streams=False))
+                                  encoder=plain_config, copy_streams=False))
         start = time.perf_counter()
         with Daemon(options) as daemon:
             daemon.run()
@@ -108,7 +107,7 @@ def measure(clip: Path, crf: float, *, codec: str = "h264", preset: str = "mediu
         matched = replace(options, outputs=replace(options.outputs,
                                                    output=str(work / "matched.mkv")))
         start = time.perf_counter()
-        result = match_rate(matched, reference=plain_config, tolerance=tolerance)
+        result = match_rate(matched, tolerance=tolerance)
         match_s = time.perf_counter() - start
         return RateMatchRow(
             clip.name, codec, float(crf), frames, plain, video_bytes(work / "default.mkv"),

@@ -10,13 +10,16 @@ from rt_saliency.qp.mapping import CENTRES, MODES, QPConfig
 _DEFAULT = QPConfig()
 
 
-def _aq_strength(text: str) -> float | None:
+def _aq_strength(text: str) -> float | str | None:
     if text == "codec":
         return None
+    if text == "auto":
+        return text
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'codec', got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, 'auto' or 'codec', got "
+                                         f"{text!r}") from None
 
 
 def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> None:
@@ -43,11 +46,12 @@ def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> 
                     help="EMA weight of the previous frame's offsets (default "
                     f"{_DEFAULT.temporal_alpha:g}: none)")
     qp.add_argument("--qp-aq-strength", type=_aq_strength, default=_DEFAULT.aq_strength,
-                    metavar="S|codec",
+                    metavar="S|auto|codec",
                     help="the encoder's AQ strength under a map that is not flat, when "
-                    f"--aq-strength is not given (default {_DEFAULT.aq_strength or 'codec'}: the "
-                    "codec's own; for x264 the rate centring prices another strength block by "
-                    "block; docs/qp.md)")
+                    "--aq-strength is not given: a number, codec (the codec's own) or auto (the "
+                    "default: 0.25 for x264, chosen with --qp-strength 1.5 on the gaze "
+                    "validation split; x265 its own). For x264 the rate centring prices it "
+                    "block by block (docs/qp.md)")
     qp.add_argument("--qp-rate-bias", type=float, default=_DEFAULT.rate_bias, metavar="QP",
                     help="with --qp-centre rate: aim at the bits of a flat map this many QP "
                     "higher (default 0; run --rate-match finds it for a file and prints it, "

@@ -12,7 +12,9 @@ import argparse
 import contextlib
 import json
 import logging
+import shutil
 import sys
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 from rt_saliency.atomic import write_text
 from rt_saliency.cli.encoder_options import add_encoder_arguments, encoder_config_from_args
 from rt_saliency.cli.qp_options import add_qp_arguments, qp_config_from_args
-from rt_saliency.encode import EncoderConfig, under_map
+from rt_saliency.encode import EncoderConfig
 from rt_saliency.encode.mux import FORMATS
 from rt_saliency.errors import (
     ConfigError,
@@ -43,7 +45,7 @@ from rt_saliency.stream.daemon import (
     SourceOptions,
 )
 from rt_saliency.stream.pipeline import DEFAULT_RING_BYTES
-from rt_saliency.stream.rate_match import match_rate
+from rt_saliency.stream.rate_match import PlainEncodeError, check_rate_matchable, match_rate
 from rt_saliency.stream.shutdown import Shutdown
 from rt_saliency.stream.sources import parse_size
 from rt_saliency.stream.two_pass import encode_two_pass
@@ -166,10 +168,14 @@ def register(subparsers: Any) -> None:
     match.add_argument("--passes", type=int, choices=(1, 2), default=1,
                        help="2: two-pass ABR of a file with --bitrate (x264 or x265), as their "
                        "users run it: the rate lands on target far closer than in one pass")
-    match.add_argument("--rate-match", action="store_true",
-                       help="encode -o with the bytes of plain ffmpeg at the same CRF and "
+    match.add_argument("--rate-match", nargs="?", choices=("auto", "on", "off"), const="on",
+                       default="auto",
+                       help="hold -o at the video bytes of plain ffmpeg at the same CRF and "
                        "settings: one plain encode, then guided passes whose QP bias is moved "
-                       "until the video bytes are within --rate-tolerance (2-4x a run's time)")
+                       "until the bytes are within --rate-tolerance (about 2x a run's time). "
+                       "auto (default): for a CRF encode of a local file into files with a map "
+                       "that is not flat, else one pass; on (or the bare option): that, or an "
+                       "error; off: one pass, its bytes from the rate model alone (docs/qp.md)")
     match.add_argument("--rate-tolerance", type=float, default=2.0, metavar="PERCENT",
                        help="how close to plain ffmpeg's video bytes (default 2 %%)")
     match.add_argument("--rate-passes", type=_positive_int, default=4,
@@ -210,13 +216,20 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size) if args.size else None
     qp_config = qp_config_from_args(args)
 
+    options = daemon_options(args, size, qp_config)
+    job = _choose_job(args, options)
     report: list[Any] = []  # the run's StreamStats, reported after the outputs are closed
     failed = True
     try:
-        job = (_rate_matched if args.rate_match else _two_pass if args.passes == 2
-               else _stream)
-        drained = job(args, size, qp_config, report)
+        drained = job(args, options, report)
         failed = False
+    except PipelineError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, BrokenPipeError):  # `run --qp-out - | head`: reader left
+            raise cause from None
+        if isinstance(cause, RtSaliencyError):
+            exc.exit_code = cause.exit_code  # a bad input found mid-stream is still exit 2
+        raise
     finally:
         if report:
             _report(report[0], args, failed, *report[1:])
@@ -226,6 +239,45 @@ def run(args: argparse.Namespace) -> int:
             f"stopped: the drain after the signal outlasted --drain-timeout {args.drain_timeout:g} "
             f"s; the outputs hold the {snap['maps_out']} maps made of {snap['frames_in']} frames")
     return 0
+
+
+Job = Callable[[argparse.Namespace, DaemonOptions, list[Any]], bool]
+
+
+def _choose_job(args: argparse.Namespace, options: DaemonOptions) -> Job:
+    """One pass, two passes or rate matching, as ``--passes`` and ``--rate-match`` ask: the
+    default (``auto``) rate matches whatever can be (a CRF encode of a local file into files,
+    a map that is not flat) and runs the rest in one pass."""
+    if args.passes == 2:
+        if args.rate_match == "on":
+            raise ConfigError("--rate-match is for CRF, --passes 2 for a bitrate: choose one")
+        return _two_pass
+    if args.rate_match == "on":
+        return _rate_matched
+    if args.rate_match == "off" or options.outputs.output is None:
+        return _stream
+    try:
+        check_rate_matchable(options)
+    except ConfigError as exc:
+        log.info("one pass, not rate matched: %s", exc)
+        return _stream
+    if shutil.which("ffmpeg") is None:
+        log.warning("no ffmpeg command on PATH for the plain reference encode: -o is encoded in "
+                    "one pass, its bytes from the rate model alone (apt-get install ffmpeg, or "
+                    "--rate-match off to say so)")
+        return _stream
+    return _rate_matched_or_one_pass
+
+
+def _rate_matched_or_one_pass(args: argparse.Namespace, options: DaemonOptions,
+                              report: list[Any]) -> bool:
+    """``--rate-match auto`` on a file it can match: rate matched, or in one pass where plain
+    ffmpeg cannot encode the source (nothing to match; said in a warning)."""
+    try:
+        return _rate_matched(args, options, report)
+    except PlainEncodeError as exc:
+        log.warning("%s: -o is encoded in one pass, not rate matched", exc)
+    return _stream(args, options, report)
 
 
 def daemon_options(args: argparse.Namespace, size: tuple[int, int] | None,
@@ -245,17 +297,16 @@ def daemon_options(args: argparse.Namespace, size: tuple[int, int] | None,
             qp_out=args.qp_out, qp_format=args.qp_format, output=args.output,
             output_format=args.output_format,
             codec=args.codec,
-            encoder=_encoder_config(args, qp_config) if args.output is not None else None,
+            encoder=_encoder_config(args) if args.output is not None else None,
             copy_streams=args.copy_streams, preview=args.preview,
             progress=sys.stderr.isatty() if args.progress is None else args.progress),
         qp=qp_config, ring_size=args.ring_size, ring_bytes=args.ring_mb << 20, max_frames=args.max_frames,
         metrics_port=args.metrics_port, metrics_host=args.metrics_host)
 
 
-def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> bool:
+def _stream(args: argparse.Namespace, options: DaemonOptions, report: list[Any]) -> bool:
     """Assemble the daemon and run it (``report`` receives the stats).  False when a signal's
     drain timed out (the outputs are finished with what was done)."""
-    options = daemon_options(args, size, qp_config)
     with contextlib.ExitStack() as stack:
         # first: signals are handled (idempotently) until every output below is closed
         shutdown = stack.enter_context(Shutdown(args.drain_timeout))
@@ -267,31 +318,25 @@ def _stream(args: argparse.Namespace, size: Any, qp_config: Any, report: list[An
                 report.append(daemon.stats)
         assert daemon.pipeline is not None
         shutdown.attach(daemon.pipeline)
-        try:
-            daemon.run()
-        except PipelineError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, BrokenPipeError):  # `run --qp-out - | head`: reader left
-                raise cause from None
-            if isinstance(cause, RtSaliencyError):
-                exc.exit_code = cause.exit_code  # a bad input found mid-stream is still exit 2
-            raise
+        daemon.run()
         shutdown.finished()
-    change = daemon.pipeline.size_change
-    if change is not None:  # the outputs are closed, whole, with the frames before it
+    _check_size(daemon.pipeline.size_change)
+    return not shutdown.timed_out
+
+
+def _check_size(change: tuple[int, tuple[int, int], tuple[int, int]] | None) -> None:
+    """InputError where the input changed size (the outputs are closed, whole, with the frames
+    before it)."""
+    if change is not None:
         index, (w0, h0), (w1, h1) = change
         raise InputError(f"the input changed size at frame {index} ({w0}x{h0} -> {w1}x{h1}); "
                           f"-o, --preview and {'/'.join(FIXED_SIZE_MAP_FORMATS)} map files hold one "
                           f"size, so they end with frame {index - 1} (run again per size, or "
                           "use --qp-out with NDJSON alone)")
-    return not shutdown.timed_out
 
 
-def _two_pass(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> bool:
+def _two_pass(args: argparse.Namespace, options: DaemonOptions, report: list[Any]) -> bool:
     """``--passes 2``: the daemon over the file twice, the second pass's files kept."""
-    if args.rate_match:
-        raise ConfigError("--rate-match is for CRF, --passes 2 for a bitrate: choose one")
-    options = daemon_options(args, size, qp_config)
     with Shutdown(args.drain_timeout) as shutdown:
         stats = encode_two_pass(options, attach=shutdown.attach,
                                 stopped=shutdown.requested.is_set)
@@ -300,13 +345,10 @@ def _two_pass(args: argparse.Namespace, size: Any, qp_config: Any, report: list[
     return True
 
 
-def _rate_matched(args: argparse.Namespace, size: Any, qp_config: Any, report: list[Any]) -> bool:
+def _rate_matched(args: argparse.Namespace, options: DaemonOptions, report: list[Any]) -> bool:
     """``--rate-match``: the daemon run pass by pass until -o has plain ffmpeg's bytes."""
-    if args.passes == 2:
-        raise ConfigError("--rate-match is for CRF, --passes 2 for a bitrate: choose one")
-    options = daemon_options(args, size, qp_config)
     with Shutdown(args.drain_timeout) as shutdown:
-        result = match_rate(options, reference=encoder_config_from_args(args),
+        result = match_rate(options,
                             tolerance=args.rate_tolerance / 100.0,
                             max_passes=args.rate_passes, attach=shutdown.attach,
                             stopped=shutdown.requested.is_set)
@@ -322,6 +364,7 @@ def _rate_matched(args: argparse.Namespace, size: Any, qp_config: Any, report: l
               f"{enc.crf:g} ({result.reference_bytes:,}), {verdict} {args.rate_tolerance:g} %; "
               f"QP bias {result.kept.bias:+.3f} (reuse: --qp-rate-bias {result.kept.bias:.3f})",
               file=sys.stderr)
+    _check_size(result.size_change)
     return True
 
 
@@ -345,7 +388,7 @@ def _report(stats: Any, args: argparse.Namespace, failed: bool,
         print(stats.table(), file=sys.stderr)
 
 
-def _encoder_config(args: argparse.Namespace, qp: QPConfig) -> EncoderConfig:
+def _encoder_config(args: argparse.Namespace) -> EncoderConfig:
     if args.block != 16:
         raise ConfigError("-o needs --block 16 (one offset per 16x16 block)")
-    return under_map(encoder_config_from_args(args), qp)
+    return encoder_config_from_args(args)

@@ -27,6 +27,8 @@ class EncoderConfig:
     """
 
     codec: ClassVar[str] = ""
+    #: the coded format's name (the QP side's: ``h264``, ``hevc``)
+    coding: ClassVar[str] = ""
     tunes: ClassVar[tuple[str, ...]] = ()
     aq_modes: ClassVar[tuple[int, ...]] = (1, 2, 3)
     #: option names (lower case) that must be set through fields, or would drop the offsets
@@ -110,11 +112,13 @@ class EncoderConfig:
 
 
 def under_map(config: EncoderConfig, qp: QPConfig) -> EncoderConfig:
-    """The settings of an encode driven by a saliency map: ``qp.aq_strength`` when the user set
-    no AQ strength and the map is not flat (``qp.strength`` > 0); otherwise ``config`` as is, so
-    a flat map still equals plain FFmpeg with the same options."""
-    if config.aq_strength is None and qp.strength > 0 and qp.aq_strength is not None:
-        return replace(config, aq_strength=qp.aq_strength)
+    """The settings of an encode driven by a saliency map: the map's AQ strength for this codec
+    (:meth:`QPConfig.aq_strength_for`) when the user set no AQ strength and the map is not flat
+    (``qp.strength`` > 0); otherwise ``config`` as is, so a flat map still equals plain FFmpeg
+    with the same options."""
+    strength = qp.aq_strength_for(config.coding)
+    if config.aq_strength is None and qp.strength > 0 and strength is not None:
+        return replace(config, aq_strength=strength)
     return config
 
 

@@ -59,6 +59,7 @@ class X264Config(EncoderConfig):
     the same as ffmpeg's ``-x264-params``."""
 
     codec: ClassVar[str] = "x264"
+    coding: ClassVar[str] = "h264"
     tunes: ClassVar[tuple[str, ...]] = TUNES
     aq_modes: ClassVar[tuple[int, ...]] = (1, 2, 3)
     forbidden_options: ClassVar[frozenset[str]] = frozenset({

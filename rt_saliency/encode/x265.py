@@ -54,6 +54,7 @@ class X265Config(EncoderConfig):
     ``-threads`` sets); the worker pool stays x265's own choice."""
 
     codec: ClassVar[str] = "x265"
+    coding: ClassVar[str] = "hevc"
     tunes: ClassVar[tuple[str, ...]] = TUNES
     aq_modes: ClassVar[tuple[int, ...]] = (1, 2, 3, 4)
     forbidden_options: ClassVar[frozenset[str]] = frozenset({

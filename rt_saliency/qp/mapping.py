@@ -61,6 +61,13 @@ RATE_MODELS: dict[str, RateModel] = {
 }
 BASE_SHARE = RATE_MODELS["h264"].base_share()
 
+#: the encoder's AQ strength under a map that is not flat, by default (``QPConfig.aq_strength``
+#: ``"auto"``), per codec: x264's 0.25 with strength 1.5 was chosen on the gaze-image
+#: *validation* split (``benchmarks/results/2026-12-04-qp-sweep-gaze-val/``: the setting that
+#: meets EWPSNR BD-rate <= -15 % at PSNR BD-rate <= +10 % against the strongest plain x264
+#: there); x265's AQ is neither modelled nor measured under a map, so it keeps its own
+MAP_AQ_STRENGTHS: dict[str, float] = {"h264": 0.25}
+
 
 def rate_model(codec: str) -> RateModel:
     """The rate model of ``codec`` (x264's for one not in :data:`RATE_MODELS`)."""
@@ -103,22 +110,23 @@ class QPConfig:
     given the planes the encoder codes; resolved by :meth:`for_codec` (0: nothing to price).
 
     ``aq_strength``: the encoder's variance-AQ strength under a map that is not flat, when the
-    user sets none (``None``, the default: the codec's own). 0.25 with strength 1.5 trades PSNR
-    for EWPSNR better on stills (docs/qp.md); for x264 the rate centring prices the change
-    block by block (``aq_change``).  The default strength 2 was chosen on the gaze-image
-    validation split (``benchmarks/qp_sweep.py``): the largest of 1, 2, 3 whose PSNR BD-rate
-    against x264 at its default AQ stays under +10 %.
+    user sets none: a number, ``None`` (the codec's own) or ``"auto"`` (the default: the
+    codec's entry in :data:`MAP_AQ_STRENGTHS`, else its own; :meth:`aq_strength_for`); for
+    x264 the rate centring prices the change block by block (``aq_change``).  The defaults,
+    strength 1.5 and x264's AQ strength 0.25 under the map, were chosen together on the
+    gaze-image validation split (``benchmarks/qp_sweep.py``, docs/encoding.md); the test split
+    was scored after.
     """
 
     block: int = 16
     mode: str = "log"
-    strength: float = 2.0
+    strength: float = 1.5
     qp_min: float = -8.0
     qp_max: float = 8.0
     centre: str = "rate"
     floor: float = 0.02
     temporal_alpha: float = 0.0
-    aq_strength: float | None = None
+    aq_strength: float | str | None = "auto"
     base_share: float | None = None
     rate_octave: float | None = None
     rate_bias: float | None = None
@@ -139,9 +147,11 @@ class QPConfig:
             raise ConfigError(f"floor must be in (0, 1), got {self.floor}")
         if not (0.0 <= self.temporal_alpha < 1.0):
             raise ConfigError(f"temporal_alpha must be in [0, 1), got {self.temporal_alpha}")
-        if self.aq_strength is not None and not (math.isfinite(self.aq_strength)
-                                                 and self.aq_strength > 0):
-            raise ConfigError(f"aq_strength must be > 0 (or None), got {self.aq_strength}")
+        if self.aq_strength is not None and self.aq_strength != "auto" and not (
+                isinstance(self.aq_strength, (int, float)) and math.isfinite(self.aq_strength)
+                and self.aq_strength > 0):
+            raise ConfigError(f"aq_strength must be > 0, None (the codec's own) or 'auto', got "
+                              f"{self.aq_strength!r}")
         if self.base_share is not None and not (math.isfinite(self.base_share)
                                                 and self.base_share > 0):
             raise ConfigError(f"base_share must be > 0 (or None), got {self.base_share}")
@@ -153,22 +163,31 @@ class QPConfig:
         if self.aq_change is not None and not math.isfinite(self.aq_change):
             raise ConfigError(f"aq_change must be finite (or None), got {self.aq_change}")
 
+    def aq_strength_for(self, codec: str) -> float | None:
+        """The AQ strength under a map for ``codec`` (``h264``/``hevc``): ``None`` keeps the
+        codec's own."""
+        if self.aq_strength == "auto":
+            return MAP_AQ_STRENGTHS.get(codec)
+        return None if self.aq_strength is None else float(self.aq_strength)
+
     def for_codec(self, codec: str, crf: float | None = None, *, aq_mode: int | None = None,
                   encoder_aq_strength: float | None = None) -> QPConfig:
         """This mapping for an encode with ``codec`` (``h264``/``hevc``) at ``crf`` (``None``:
-        a rate-controlled encode): the codec's rate centring constants unless set, and the AQ
-        change to price: none when the user fixed the encoder's ``--aq-strength`` (the map
-        then leaves it alone) or chose an AQ mode other than the modelled one (x264's 1)."""
+        a rate-controlled encode): the AQ strength under the map resolved, the codec's rate
+        centring constants unless set, and the AQ change to price: none when the user fixed
+        the encoder's ``--aq-strength`` (the map then leaves it alone) or chose an AQ mode
+        other than the modelled one (x264's 1)."""
         model = rate_model(codec)
-        modelled = (model.codec_aq_strength is not None and self.aq_strength is not None
+        aq_strength = self.aq_strength_for(codec)
+        modelled = (model.codec_aq_strength is not None and aq_strength is not None
                     and self.strength != 0 and aq_mode in (None, 1)
                     and encoder_aq_strength is None)
         return replace(
-            self,
+            self, aq_strength=aq_strength,
             base_share=model.base_share(crf) if self.base_share is None else self.base_share,
             rate_octave=model.octave if self.rate_octave is None else self.rate_octave,
             aq_change=(self.aq_change if self.aq_change is not None else
-                       self.aq_strength - model.codec_aq_strength if modelled else 0.0))
+                       aq_strength - model.codec_aq_strength if modelled else 0.0))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from rt_saliency.encode import EncoderConfig
+from rt_saliency.encode import EncoderConfig, encoder_config, under_map
 from rt_saliency.flow import FlowConfig, FlowEstimator
 from rt_saliency.qp import QPConfig, QPMapper
 from rt_saliency.runtime.predictor import StreamPredictor, warm_up
@@ -104,6 +104,8 @@ class OutputOptions:
     #: the container of ``output`` (None: from its extension; a URL needs one, e.g. "mpegts")
     output_format: str | None = None
     codec: str = "h264"
+    #: the user's encoder settings, as plain ffmpeg would take them (None: the codec's
+    #: defaults); the daemon applies the map's AQ strength (:func:`~rt_saliency.encode.under_map`)
     encoder: EncoderConfig | None = None
     #: copy the input file's audio (and, into Matroska, subtitle) streams into ``output``
     copy_streams: bool = True
@@ -207,7 +209,7 @@ class Daemon:
             else:
                 stack.callback(sink.close)
             sinks.append(sink)
-        encoder = opts.outputs.encoder
+        encoder = self._encoder_settings()
         qp = opts.qp.for_codec(opts.outputs.codec, None if encoder is None else encoder.crf,
                                aq_mode=None if encoder is None else encoder.aq_mode,
                                encoder_aq_strength=None if encoder is None
@@ -229,6 +231,14 @@ class Daemon:
             self.metrics = stack.enter_context(
                 MetricsServer(self.stats, opts.metrics_port, opts.metrics_host))
 
+    def _encoder_settings(self) -> EncoderConfig | None:
+        """The user's settings of ``-o`` (the codec's defaults if none were given); None
+        without ``-o``."""
+        out = self.options.outputs
+        if out.output is None:
+            return None
+        return out.encoder or encoder_config(out.codec)
+
     def _own_sinks(self, info: StreamInfo) -> Iterator[OwnSink]:
         """The QP-map, encode and preview sinks the options ask for, opened in that order."""
         out, qp = self.options.outputs, self.options.qp
@@ -242,7 +252,8 @@ class Daemon:
             src = self.options.source
             copy_from = src.input if (out.copy_streams and src.input_format is None
                                       and Path(src.input).is_file()) else None
-            yield EncoderSink(out.output, info.width, info.height, info.fps or 30.0, out.encoder,
+            yield EncoderSink(out.output, info.width, info.height, info.fps or 30.0,
+                              under_map(self._encoder_settings(), self.options.qp),
                               codec=out.codec, time_base=info.time_base, copy_from=copy_from,
                               format=out.output_format)
         if out.preview is not None:

@@ -65,6 +65,8 @@ class FileJob:
         self._stack = contextlib.ExitStack()
         self.predictor: StreamPredictor | None = None
         self.work = Path()
+        #: the last run's ``Pipeline.size_change``: where the input changed size, if it did
+        self.size_change: tuple[int, tuple[int, int], tuple[int, int]] | None = None
 
     def __enter__(self) -> FileJob:
         try:
@@ -101,6 +103,7 @@ class FileJob:
             if self._attach is not None:
                 self._attach(daemon.pipeline)
             stats = daemon.run()
+            self.size_change = daemon.pipeline.size_change
         if self._stopped():
             raise StoppedError("stopped before the job finished: the outputs were left as they "
                                "were")

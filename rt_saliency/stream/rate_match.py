@@ -46,6 +46,11 @@ log = logging.getLogger(__name__)
 FIRST_STEP_QP_PER_OCTAVE = 4.0
 
 
+class PlainEncodeError(EncoderError):
+    """Plain ffmpeg could not encode the source with these settings (an odd-sized 4:2:0
+    picture, which our encoder pads, is one), so there is no reference to match."""
+
+
 @dataclass(frozen=True)
 class RatePass:
     """One guided encode: the QP bias it ran with and its video bytes."""
@@ -67,6 +72,8 @@ class RateMatch:
     chosen: int
     tolerance: float
     stats: StreamStats | None = None
+    #: where the input changed size (the one pass kept ends there), as ``Pipeline.size_change``
+    size_change: tuple[int, tuple[int, int], tuple[int, int]] | None = None
 
     @property
     def kept(self) -> RatePass:
@@ -146,7 +153,7 @@ def reference_bytes(source: str | Path, config: EncoderConfig, workdir: str | Pa
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        raise EncoderError(f"the plain ffmpeg reference encode failed: {last}")
+        raise PlainEncodeError(f"the plain ffmpeg reference encode failed: {last}")
     return video_bytes(out)
 
 
@@ -165,8 +172,12 @@ def next_bias(passes: list[RatePass], reference: int) -> float:
 
 def check_rate_matchable(options: DaemonOptions) -> EncoderConfig:
     """The encode's settings, or ConfigError unless ``options`` describe what rate matching can
-    redo: a CRF encode of a local video file into local files, with the rate centring."""
+    redo: a CRF encode of a local video file into local files, with the rate centring and a map
+    that is not flat (a flat map's encode is plain ffmpeg's already)."""
     enc = check_file_job(options, "--rate-match")
+    if options.qp.strength == 0:
+        raise ConfigError("--rate-match moves a map's QP bias: with --qp-strength 0 the map is "
+                          "flat and the encode is plain ffmpeg's already")
     if enc.crf is None:
         raise ConfigError("--rate-match holds a CRF encode at plain ffmpeg's bytes; with "
                           "--bitrate the encoder's rate control already holds the rate")
@@ -176,16 +187,14 @@ def check_rate_matchable(options: DaemonOptions) -> EncoderConfig:
     return enc
 
 
-def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None,
-               tolerance: float = 0.02, max_passes: int = 4,
+def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: int = 4,
                attach: Callable[[Pipeline], None] | None = None,
                stopped: Callable[[], bool] = lambda: False) -> RateMatch:
     """Encode ``options``' input to its outputs with the QP bias that brings the video bytes
     within ``tolerance`` (a fraction) of plain ffmpeg's at the same settings.
 
-    ``reference``: the plain encode's settings, the user's options before the map changed any
-    (:func:`~rt_saliency.encode.under_map`: a lower AQ strength under the map is not plain
-    ffmpeg's); default the output's encoder settings.
+    The plain encode takes the output's encoder settings as the user gave them: the daemon
+    changes them under the map (:func:`~rt_saliency.encode.under_map`), plain ffmpeg does not.
 
     ``attach`` is handed each pass's pipeline (a signal handler drains it); when ``stopped()``
     is true after a pass the match ends with :class:`StoppedError` and no output is replaced.
@@ -198,7 +207,7 @@ def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None
     if max_passes < 1:
         raise ConfigError(f"max_passes must be >= 1, got {max_passes}")
     with FileJob(options, prefix=".rt-saliency-rate-", attach=attach, stopped=stopped) as job:
-        plain = reference_bytes(options.source.input, reference or enc, job.work,
+        plain = reference_bytes(options.source.input, enc, job.work,
                                 max_frames=options.max_frames,
                                 pix_fmt=coded_pixel_format(options.source.input))
         if plain <= 0:
@@ -212,6 +221,10 @@ def match_rate(options: DaemonOptions, *, reference: EncoderConfig | None = None
             name = f"pass{index}"
             stats.append(job.run(name, replace(options, qp=replace(options.qp, rate_bias=bias))))
             passes.append(RatePass(bias, video_bytes(job.paths(name)["output"])))
+            if job.size_change is not None:  # outputs of one size end there: no pass can match
+                job.keep(name)
+                return RateMatch(plain, tuple(passes), index, tolerance, stats[-1],
+                                 job.size_change)
             change = passes[-1].change(plain)
             log.info("rate match: pass %d, QP bias %+.3f: %d video bytes (%+.2f %% against "
                      "plain ffmpeg)", index + 1, bias, passes[-1].video_bytes, 100 * change)
