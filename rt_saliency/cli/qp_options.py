@@ -34,9 +34,10 @@ def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> 
                     metavar=("MIN", "MAX"),
                     help=f"offset clamp (default {_DEFAULT.qp_min:g} {_DEFAULT.qp_max:g})")
     qp.add_argument("--qp-centre", choices=CENTRES, default=_DEFAULT.centre,
-                    help="per-frame centring: rate aims at a flat map's bits at equal CRF (in "
-                    "the median over real clips; one clip can land ~20 %% away: run "
-                    "--rate-match holds a file within 2 %%, docs/qp.md), "
+                    help="per-frame centring: rate aims at a flat map's bits at equal CRF (a "
+                    "model, neutral in the median over real clips, one clip can land ~20 %% "
+                    "away; run -o of a file then measures and holds it within 2 %%: "
+                    "--rate-match, docs/qp.md), "
                     "mean makes the mean offset 0, none leaves it (default "
                     f"{_DEFAULT.centre})")
     qp.add_argument("--qp-floor", type=float, default=_DEFAULT.floor,
@@ -54,7 +55,7 @@ def add_qp_arguments(parser: argparse.ArgumentParser, *, block: bool = True) -> 
                     "block by block (docs/qp.md)")
     qp.add_argument("--qp-rate-bias", type=float, default=_DEFAULT.rate_bias, metavar="QP",
                     help="with --qp-centre rate: aim at the bits of a flat map this many QP "
-                    "higher (default 0; run --rate-match finds it for a file and prints it, "
+                    "higher (default 0; run's rate match finds it for a file and prints it, "
                     "for reuse on a live stream of the same source)")
     if block:
         qp.add_argument("--block", type=int, default=_DEFAULT.block, choices=(8, 16, 32, 64),
