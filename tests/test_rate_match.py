@@ -56,6 +56,11 @@ def test_secant_finds_the_bias_of_a_log_linear_response() -> None:
 
     passes = [RatePass(0.0, response(0.0)), RatePass(-1.0, response(-1.0))]
     assert next_bias(passes, reference=1_000_000) == pytest.approx(-0.5, abs=1e-4)
+    # a secant far flatter than the first step's rule (a step in x264's response) is held at
+    # twice its QP per octave, not followed into an overshoot
+    flat = [RatePass(-0.9, 962_000), RatePass(-1.3, 978_000)]
+    assert next_bias(flat, 1_000_000) == pytest.approx(
+        -1.3 + 2 * FIRST_STEP_QP_PER_OCTAVE * math.log2(0.978))
     # a secant that slopes the wrong way (noise) falls back on the first step's rule
     noisy = [RatePass(0.0, 900_000), RatePass(1.0, 950_000)]
     assert next_bias(noisy, 1_000_000) == pytest.approx(

@@ -3,7 +3,8 @@ same CRF, measured rather than modelled.
 
 The rate centring of the QP map (``QPConfig.centre="rate"``) is a feed-forward model of where a
 frame's bits go: neutral in the median over real clips, but one clip can land 10-20 % away
-(``docs/qp.md``).  For a file there is time to close the loop on the encoder's own bytes:
+(``docs/qp.md``).  For a file there is time to close the loop on the encoder's own bytes, and
+``run -o`` of a file does (``--rate-match auto``, the default):
 
 1. encode the file once with plain ``ffmpeg -c:v libx264|libx265`` and the same settings (the
    counterfactual the user would otherwise ship);
@@ -41,9 +42,11 @@ from rt_saliency.yuv import pixel_format
 log = logging.getLogger(__name__)
 
 #: QP of whole-map bias per halving of the bytes for the first step (later steps are secants).
-#: Measured on the five bench clips at CRF 23/28/33, x264 medium: a bias of the whole map moved
-#: the bytes by an octave every 3.2-4.6 QP (``docs/qp.md``, "Rate matching").
-FIRST_STEP_QP_PER_OCTAVE = 4.0
+#: Measured on the five bench clips at CRF 23/28/33, preset medium, with the defaults of
+#: 2026-12-06 (strength 1.5, x264's AQ 0.25 under the map), where a first step of 4 fell short
+#: and secants found the bias: an octave every 4.6-7.3 QP from the first pass (median 5.7 over
+#: nine x264 pairs; 4.7-5.7 over three x265 ones; docs/qp.md)
+FIRST_STEP_QP_PER_OCTAVE = 5.0
 
 
 class PlainEncodeError(EncoderError):
@@ -159,15 +162,20 @@ def reference_bytes(source: str | Path, config: EncoderConfig, workdir: str | Pa
 
 def next_bias(passes: list[RatePass], reference: int) -> float:
     """The QP bias of the next pass: a step of :data:`FIRST_STEP_QP_PER_OCTAVE` from one pass,
-    a secant on log-bytes through the last two after that (bias up = fewer bytes)."""
+    a secant on log-bytes through the last two after that (bias up = fewer bytes).  The
+    secant's QP per octave is held within half and twice the first step's: the encoder's bytes
+    answer a small bias change in steps (cup.mp4, CRF 33: +1.7 % for 0.4 QP, then +5.9 % for
+    the next 0.5), and an unbounded secant through such a step overshoots."""
     last = passes[-1]
     error = math.log2(last.video_bytes / reference)
+    per_octave = FIRST_STEP_QP_PER_OCTAVE
     if len(passes) >= 2 and passes[-2].bias != last.bias:
         prev = passes[-2]
         slope = (math.log2(last.video_bytes) - math.log2(prev.video_bytes)) / (last.bias - prev.bias)
         if slope < 0:  # a secant the wrong way round (noise) falls back on the first step
-            return last.bias - error / slope
-    return last.bias + FIRST_STEP_QP_PER_OCTAVE * error
+            per_octave = min(max(-1.0 / slope, FIRST_STEP_QP_PER_OCTAVE / 2),
+                             2 * FIRST_STEP_QP_PER_OCTAVE)
+    return last.bias + per_octave * error
 
 
 def check_rate_matchable(options: DaemonOptions) -> EncoderConfig:
