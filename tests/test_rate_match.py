@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import pytest
 
+from rt_saliency.stream.file_job import FileJob
 from rt_saliency.stream.rate_match import (
     FIRST_STEP_QP_PER_OCTAVE,
     coded_pixel_format,
@@ -195,7 +196,7 @@ def test_a_signal_during_the_passes_leaves_the_earlier_outputs(vtest_avi: Path,
                              "--rate-match", "--no-table"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".rt-saliency-rate-*/pass0")):
+    while not list(tmp_path.glob(".rt-saliency-rate-*/pass1")):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
@@ -234,3 +235,7 @@ def test_headers_count_wherever_the_muxer_put_them(tmp_path: Path, ffmpeg_bin: s
         assert len(container.streams.video[0].codec_context.extradata or b"") > 1000
     # the raw stream holds every header in-band, with start codes instead of lengths
     assert video_bytes(mkv) == pytest.approx(raw.stat().st_size, rel=0.01)
+
+
+def test_each_pass_has_its_own_progress_label() -> None:
+    assert FileJob.label("pass2") == "pass 2" and FileJob.label("reference") == "reference"

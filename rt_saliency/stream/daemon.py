@@ -113,6 +113,8 @@ class OutputOptions:
     preview: str | Path | None = None
     #: a progress bar on stderr when the input's frame count is known (not for live inputs)
     progress: bool = False
+    #: the bar's label (a job of several runs names each: "pass 2")
+    progress_label: str = "frames"
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,7 @@ class Daemon:
             total = info.frame_count
             if self.options.max_frames is not None:
                 total = min(total, self.options.max_frames)
-            yield ProgressSink(total)
+            yield ProgressSink(total, desc=out.progress_label)
 
     def run(self) -> StreamStats:
         """Stream to the end (or until :meth:`stop`); raises ``PipelineError`` when a stage fails."""

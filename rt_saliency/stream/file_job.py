@@ -84,6 +84,12 @@ class FileJob:
                  tb: TracebackType | None) -> None:
         self._stack.__exit__(exc_type, exc, tb)
 
+    @staticmethod
+    def label(name: str) -> str:
+        """Run ``name``'s progress-bar label ("pass2" -> "pass 2")."""
+        stem = name.rstrip("0123456789")
+        return f"{stem} {name[len(stem):]}" if stem != name else name
+
     def paths(self, name: str) -> dict[str, Path]:
         """Where run ``name`` writes each output (the suffix kept: formats follow it)."""
         return {field: self.work / name / f"{field}{target.suffix}"
@@ -97,7 +103,8 @@ class FileJob:
         paths = {k: str(v) for k, v in self.paths(name).items()
                  if fields is None or k in fields}
         cleared = {field: None for field, _ in OUTPUT_FIELDS if field not in paths}
-        run = replace(options, outputs=replace(options.outputs, **paths, **cleared))
+        run = replace(options, outputs=replace(options.outputs, **paths, **cleared,
+                                               progress_label=self.label(name)))
         with Daemon(run, predictor=self.predictor) as daemon:
             assert daemon.pipeline is not None
             if self._attach is not None:

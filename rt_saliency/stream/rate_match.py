@@ -215,6 +215,8 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
     if max_passes < 1:
         raise ConfigError(f"max_passes must be >= 1, got {max_passes}")
     with FileJob(options, prefix=".rt-saliency-rate-", attach=attach, stopped=stopped) as job:
+        log.info("rate match: encoding the file with plain ffmpeg %s CRF %g (the bytes to match)",
+                 enc.codec, enc.crf)
         plain = reference_bytes(options.source.input, enc, job.work,
                                 max_frames=options.max_frames,
                                 pix_fmt=coded_pixel_format(options.source.input))
@@ -226,7 +228,7 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
         best = -1
         bias = options.qp.rate_bias or 0.0
         for index in range(max_passes):
-            name = f"pass{index}"
+            name = f"pass{index + 1}"
             stats.append(job.run(name, replace(options, qp=replace(options.qp, rate_bias=bias))))
             passes.append(RatePass(bias, video_bytes(job.paths(name)["output"])))
             if job.size_change is not None:  # outputs of one size end there: no pass can match
@@ -238,7 +240,7 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
                      "plain ffmpeg)", index + 1, bias, passes[-1].video_bytes, 100 * change)
             if best < 0 or abs(change) < abs(passes[best].change(plain)):
                 if best >= 0:
-                    job.discard(f"pass{best}")
+                    job.discard(f"pass{best + 1}")
                 best = index
             else:
                 job.discard(name)
@@ -249,5 +251,5 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
             log.warning("rate match: %d passes did not come within %.1f %% of plain ffmpeg's "
                         "bytes; keeping the closest (%+.2f %%)", len(passes), 100 * tolerance,
                         100 * passes[best].change(plain))
-        job.keep(f"pass{best}")
+        job.keep(f"pass{best + 1}")
     return RateMatch(plain, tuple(passes), best, tolerance, stats[best])
