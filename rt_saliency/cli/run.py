@@ -153,7 +153,8 @@ def register(subparsers: Any) -> None:
                      help="ndjson: one JSON line a frame (default); npy: a folder of .npy grids; "
                      "kvazaar: a --roi .bin file; svtav1: a --roi-map-file (docs/qp.md)")
     out.add_argument("-o", "--output", default=None,
-                     help="saliency-guided encode of the input (.mp4/.mkv/.ts; --codec h264|hevc)")
+                     help="saliency-guided encode of the input (.mp4/.mkv/.ts; --codec h264|hevc); "
+                     "a file's CRF encode is held at plain ffmpeg's bytes (--rate-match)")
     out.add_argument("--format", dest="output_format", default=None, choices=FORMATS,
                      help="container of -o (default: from its extension); a URL needs one: "
                      "mpegts for udp:// tcp:// srt://, flv for rtmp://")
