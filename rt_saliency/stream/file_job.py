@@ -1,7 +1,8 @@
 """A job of several daemon runs over one file: two-pass encodes, rate matching.
 
-:class:`FileJob` opens the predictor once (its recurrent state is per stream, so every run
-predicts the same maps) and a temporary folder beside ``-o``; each :meth:`FileJob.run` writes
+:class:`FileJob` opens the predictor once and a temporary folder beside ``-o``; the first run
+records its saliency maps and the later runs replay them (:mod:`rt_saliency.stream.replay`:
+every run would predict the same maps, the predictor's recurrent state being per stream); each :meth:`FileJob.run` writes
 the outputs it is given into its own subfolder; :meth:`FileJob.keep` puts one run's files in
 place, atomically, and only then.  A failure or a stop leaves the outputs that existed before
 as they were, and the temporary folder goes with the job.
@@ -24,7 +25,14 @@ from rt_saliency.redact import redact_url
 from rt_saliency.encode import EncoderConfig
 from rt_saliency.runtime.predictor import StreamPredictor
 from rt_saliency.stream.daemon import Daemon, DaemonOptions, open_warm_predictor
-from rt_saliency.stream.pipeline import Pipeline
+from rt_saliency.stream.frames import StreamInfo
+from rt_saliency.stream.pipeline import Pipeline, Sink
+from rt_saliency.stream.replay import (
+    MAX_RECORD_BYTES,
+    ReplayPredictor,
+    SaliencyRecorder,
+    record_bytes,
+)
 from rt_saliency.stream.stats import StreamStats
 
 #: the daemon's file outputs, by their OutputOptions field
@@ -67,6 +75,8 @@ class FileJob:
         self.work = Path()
         #: the last run's ``Pipeline.size_change``: where the input changed size, if it did
         self.size_change: tuple[int, tuple[int, int], tuple[int, int]] | None = None
+        #: frames of saliency the first run recorded for the later ones (None: none recorded)
+        self.recorded: int | None = None
 
     def __enter__(self) -> FileJob:
         try:
@@ -105,7 +115,26 @@ class FileJob:
         cleared = {field: None for field, _ in OUTPUT_FIELDS if field not in paths}
         run = replace(options, outputs=replace(options.outputs, **paths, **cleared,
                                                progress_label=self.label(name)))
-        with Daemon(run, predictor=self.predictor) as daemon:
+        assert self.predictor is not None
+        maps = self.work / "saliency.f16"
+        recorders: list[SaliencyRecorder] = []
+
+        def recorder(info: StreamInfo) -> Sink:
+            frames = info.frame_count
+            if self.options.max_frames is not None:
+                frames = min(frames or self.options.max_frames, self.options.max_frames)
+            assert self.predictor is not None
+            if not frames or record_bytes(frames, self.predictor.input_size) > MAX_RECORD_BYTES:
+                return _NoSink()
+            recorders.append(SaliencyRecorder(maps, self.predictor.input_size))
+            return recorders[-1]
+
+        if self.recorded is not None:
+            predictor: StreamPredictor = ReplayPredictor(maps, self.recorded, self.predictor)
+            sinks = ()
+        else:
+            predictor, sinks = self.predictor, (recorder,)
+        with Daemon(run, predictor=predictor, sinks=sinks) as daemon:
             assert daemon.pipeline is not None
             if self._attach is not None:
                 self._attach(daemon.pipeline)
@@ -114,6 +143,8 @@ class FileJob:
         if self._stopped():
             raise StoppedError("stopped before the job finished: the outputs were left as they "
                                "were")
+        if recorders and self.size_change is None:
+            self.recorded = recorders[0].frames
         return stats
 
     def discard(self, name: str) -> None:
@@ -124,6 +155,19 @@ class FileJob:
         for field, written in self.paths(name).items():
             folder = field == "qp_out" and self.options.outputs.qp_format == "npy"
             _place(written, self.targets[field], folder=folder)
+
+
+class _NoSink:
+    """Records nothing: the file is too long to record (or of unknown length)."""
+
+    def write_map(self, record: object) -> None:
+        pass
+
+    def write_dropped(self, index: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _place(written: Path, target: Path, *, folder: bool) -> None:

@@ -1,0 +1,68 @@
+"""Saliency recorded by one run of a file job and replayed by the next ones: the same maps to
+the bit, hence the same stream, without running the network again."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+
+from rt_saliency.errors import InputError
+from rt_saliency.stream.daemon import DaemonOptions, OutputOptions, PredictorOptions, SourceOptions
+from rt_saliency.stream.file_job import FileJob
+from rt_saliency.stream.pipeline import MapRecord
+from rt_saliency.stream.rate_match import video_bytes
+from rt_saliency.stream.replay import ReplayPredictor, SaliencyRecorder, record_bytes
+
+
+def test_recorded_maps_come_back_in_order_and_no_more(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    maps = [rng.random((6, 8), dtype=np.float32) for _ in range(3)]
+    recorder = SaliencyRecorder(tmp_path / "maps.f32", (6, 8))
+    recorder.write_map(MapRecord(0, 0.0, (48, 64), maps[0], None))
+    recorder.write_dropped(1)
+    recorder.write_map(MapRecord(2, 0.1, (48, 64), maps[2], None))
+    recorder.close()
+    assert recorder.frames == 3 and (tmp_path / "maps.f32").stat().st_size == record_bytes(3, (6, 8))
+    like = SimpleNamespace(name="net", input_size=(6, 8), flow_config=None)
+    replay = ReplayPredictor(tmp_path / "maps.f32", 3, like)  # type: ignore[arg-type]
+    assert replay.name == "net (replayed)" and replay.lookahead == 0
+    state = replay.initial_state()
+    got = []
+    for _ in range(3):
+        features = replay.encode(np.zeros((3, 6, 8), np.float32), np.zeros((2, 6, 8), np.float32))
+        saliency, state = replay.head(features[None], state)
+        got.append(saliency)
+    np.testing.assert_array_equal(got[0], maps[0])
+    np.testing.assert_array_equal(got[1], np.full((6, 8), 0.5, np.float32))  # dropped: uniform
+    np.testing.assert_array_equal(got[2], maps[2])
+    with pytest.raises(InputError, match="more frames than the 3"):
+        replay.encode(np.zeros((3, 6, 8), np.float32), np.zeros((2, 6, 8), np.float32))
+
+
+def test_a_replayed_run_encodes_the_same_stream_as_the_network(vtest_avi: Path,
+                                                               tmp_path: Path) -> None:
+    """The first run of a job records, the second replays: the same video bytes to the bit
+    (the network's maps, the same offsets); the replay runs no network."""
+    options = DaemonOptions(SourceOptions(str(vtest_avi)), max_frames=12,
+                            predictor=PredictorOptions("auto"),
+                            outputs=OutputOptions(output=str(tmp_path / "out.mkv"),
+                                                  copy_streams=False))
+    with FileJob(options) as job:
+        first = job.run("pass1", options)
+        assert job.recorded == 12
+        second = job.run("pass2", replace(options))
+        a, b = job.paths("pass1")["output"], job.paths("pass2")["output"]
+        assert video_bytes(a) == video_bytes(b)
+        assert _packets(a) == _packets(b)
+    assert "(replayed)" in second.snapshot()["backend"] and "(replayed)" not in \
+        first.snapshot()["backend"]
+
+
+def _packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(video=0) if p.size]
