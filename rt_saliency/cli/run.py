@@ -277,7 +277,8 @@ def _rate_matched_or_one_pass(args: argparse.Namespace, options: DaemonOptions,
     try:
         return _rate_matched(args, options, report)
     except PlainEncodeError as exc:
-        log.warning("%s: -o is encoded in one pass, not rate matched", exc)
+        if not isinstance(exc.__cause__, InputError):  # a bad input: the one pass reports it
+            log.warning("%s: -o is encoded in one pass, not rate matched", exc)
     return _stream(args, options, report)
 
 

@@ -217,9 +217,12 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
     with FileJob(options, prefix=".rt-saliency-rate-", attach=attach, stopped=stopped) as job:
         log.info("rate match: encoding the file with plain ffmpeg %s CRF %g (the bytes to match)",
                  enc.codec, enc.crf)
-        plain = reference_bytes(options.source.input, enc, job.work,
-                                max_frames=options.max_frames,
-                                pix_fmt=coded_pixel_format(options.source.input))
+        try:
+            plain = reference_bytes(options.source.input, enc, job.work,
+                                    max_frames=options.max_frames,
+                                    pix_fmt=coded_pixel_format(options.source.input))
+        except InputError as exc:  # not a video: a one-pass run says so in its own words
+            raise PlainEncodeError(str(exc)) from exc
         if plain <= 0:
             raise InputError(f"{options.source.input}: the plain encode holds no video")
         log.info("rate match: plain ffmpeg %s CRF %g: %d video bytes", enc.codec, enc.crf, plain)
