@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from rt_saliency.bench.batching import bench_batching
-from rt_saliency.bench.multistream import bench_multistream
 from rt_saliency.bench.floor import ConvShape, floor_ratio, measure_floor
 from rt_saliency.bench.model_bench import PAPER_ROW, bench_shipped
+from rt_saliency.bench.multistream import bench_multistream
 from rt_saliency.bench.peer import bench_peer
 from rt_saliency.bench.pipeline_bench import StreamSetup, bench_realtime, pipeline_row
 from rt_saliency.bench.rate_neutrality import Clip, default_encoder, neutrality, zero_crossing

@@ -4,10 +4,10 @@ listeners, and a failed run keeps the earlier file."""
 from __future__ import annotations
 
 import io
-import os
-import stat
 import json
+import os
 import socket
+import stat
 import subprocess
 import threading
 from fractions import Fraction

@@ -28,8 +28,7 @@ from rt_saliency.qp import (
     read_svtav1_roi,
 )
 from rt_saliency.qp.aq import ac_energy, variance_aq_offsets
-from rt_saliency.qp.mapping import _area_matrix
-from rt_saliency.qp.mapping import DEFAULT_CRF, RATE_MODELS, RateModel
+from rt_saliency.qp.mapping import DEFAULT_CRF, RATE_MODELS, RateModel, _area_matrix
 
 
 def test_grid_shape_is_ceil_of_source_size() -> None:

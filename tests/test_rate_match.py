@@ -16,8 +16,8 @@ import pytest
 from rt_saliency.stream.file_job import FileJob
 from rt_saliency.stream.rate_match import (
     FIRST_STEP_QP_PER_OCTAVE,
-    coded_pixel_format,
     RatePass,
+    coded_pixel_format,
     next_bias,
     video_bytes,
 )
@@ -129,6 +129,10 @@ def test_the_default_encode_of_a_file_has_plain_ffmpegs_bytes(vtest_avi: Path, t
     assert report["matched"] and report["reference_video_bytes"] == pytest.approx(theirs,
                                                                                   rel=0.01)
     assert report["passes"][-1]["video_bytes"] == video_bytes(out)
+    # the first pass runs the network, the later ones replay its maps; each is timed
+    passes = report["passes"]
+    assert [p["replayed"] for p in passes] == [False] + [True] * (len(passes) - 1)
+    assert report["reference_seconds"] > 0 and all(p["seconds"] > 0 for p in passes)
     assert f"--qp-rate-bias {report['rate_bias']:.3f}" in proc.stderr  # the line to reuse
     # the maps kept are the chosen pass's: one a frame, and not all zero
     lines = maps.read_text().splitlines()

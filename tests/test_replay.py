@@ -3,6 +3,7 @@ the bit, hence the same stream, without running the network again."""
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -66,3 +67,34 @@ def test_a_replayed_run_encodes_the_same_stream_as_the_network(vtest_avi: Path,
 def _packets(path: Path) -> list[bytes]:
     with av.open(str(path)) as container:
         return [bytes(p) for p in container.demux(video=0) if p.size]
+
+
+def test_a_recorder_past_its_bound_deletes_its_file_and_records_no_more(tmp_path: Path) -> None:
+    path = tmp_path / "maps.f32"
+    recorder = SaliencyRecorder(path, (6, 8), max_bytes=record_bytes(2, (6, 8)))
+    for index in range(2):
+        recorder.write_map(MapRecord(index, 0.0, (48, 64), np.zeros((6, 8), np.float32), None))
+    assert not recorder.overflowed and recorder.frames == 2 and path.exists()
+    recorder.write_dropped(2)
+    recorder.write_map(MapRecord(3, 0.0, (48, 64), np.zeros((6, 8), np.float32), None))
+    recorder.close()
+    assert recorder.overflowed and recorder.frames == 2 and not path.exists()
+
+
+def test_a_file_of_unknown_length_is_recorded_too(tmp_path: Path, ffmpeg_bin: str) -> None:
+    """Matroska does not store a frame count: the job records anyway (the recorder's own bound
+    keeps the disk it takes bounded) and the next pass replays."""
+    clip = tmp_path / "clip.mkv"
+    subprocess.run([ffmpeg_bin, "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x96:rate=25", "-frames:v", "12", "-c:v", "ffv1",
+                    str(clip)], check=True, timeout=60)
+    with av.open(str(clip)) as container:
+        assert not container.streams.video[0].frames  # the case under test
+    options = DaemonOptions(SourceOptions(str(clip)), predictor=PredictorOptions("auto"),
+                            outputs=OutputOptions(output=str(tmp_path / "out.mkv"),
+                                                  copy_streams=False))
+    with FileJob(options) as job:
+        job.run("pass1", options)
+        assert job.recorded == 12
+        second = job.run("pass2", options)
+    assert "(replayed)" in second.snapshot()["backend"]

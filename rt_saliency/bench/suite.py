@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from rt_saliency.bench.batching import bench_batching
-from rt_saliency.bench.multistream import bench_multistream
 from rt_saliency.bench.floor import CONV_SHAPES, measure_floor
 from rt_saliency.bench.model_bench import PAPER_ROW, bench_models, bench_shipped
+from rt_saliency.bench.multistream import bench_multistream
 from rt_saliency.bench.peer import PeerBuilder, bench_peer
 from rt_saliency.bench.pipeline_bench import StreamSetup, bench_pipeline, bench_realtime
 from rt_saliency.bench.report import write_report

@@ -19,10 +19,10 @@ from pathlib import Path
 from types import TracebackType
 
 from rt_saliency.atomic import AtomicTarget, output_error
+from rt_saliency.encode import EncoderConfig
 from rt_saliency.encode.mux import is_url
 from rt_saliency.errors import ConfigError, StoppedError
 from rt_saliency.redact import redact_url
-from rt_saliency.encode import EncoderConfig
 from rt_saliency.runtime.predictor import StreamPredictor
 from rt_saliency.stream.daemon import Daemon, DaemonOptions, open_warm_predictor
 from rt_saliency.stream.frames import StreamInfo
@@ -116,7 +116,7 @@ class FileJob:
         run = replace(options, outputs=replace(options.outputs, **paths, **cleared,
                                                progress_label=self.label(name)))
         assert self.predictor is not None
-        maps = self.work / "saliency.f16"
+        maps = self.work / "saliency.f32"
         recorders: list[SaliencyRecorder] = []
 
         def recorder(info: StreamInfo) -> Sink:
@@ -124,9 +124,10 @@ class FileJob:
             if self.options.max_frames is not None:
                 frames = min(frames or self.options.max_frames, self.options.max_frames)
             assert self.predictor is not None
-            if not frames or record_bytes(frames, self.predictor.input_size) > MAX_RECORD_BYTES:
-                return _NoSink()
-            recorders.append(SaliencyRecorder(maps, self.predictor.input_size))
+            if frames and record_bytes(frames, self.predictor.input_size) > MAX_RECORD_BYTES:
+                return _NoSink()  # known to be too long: do not start
+            recorders.append(SaliencyRecorder(maps, self.predictor.input_size,
+                                              max_bytes=MAX_RECORD_BYTES))
             return recorders[-1]
 
         if self.recorded is not None:
@@ -143,7 +144,7 @@ class FileJob:
         if self._stopped():
             raise StoppedError("stopped before the job finished: the outputs were left as they "
                                "were")
-        if recorders and self.size_change is None:
+        if recorders and not recorders[0].overflowed and self.size_change is None:
             self.recorded = recorders[0].frames
         return stats
 
@@ -158,7 +159,7 @@ class FileJob:
 
 
 class _NoSink:
-    """Records nothing: the file is too long to record (or of unknown length)."""
+    """Records nothing: the file is known to be too long to record."""
 
     def write_map(self, record: object) -> None:
         pass

@@ -24,6 +24,7 @@ import logging
 import math
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -56,10 +57,13 @@ class PlainEncodeError(EncoderError):
 
 @dataclass(frozen=True)
 class RatePass:
-    """One guided encode: the QP bias it ran with and its video bytes."""
+    """One guided encode: the QP bias it ran with, its video bytes, its wall time and whether
+    it replayed the first pass's saliency instead of running the network."""
 
     bias: float
     video_bytes: int
+    seconds: float = 0.0
+    replayed: bool = False
 
     def change(self, reference: int) -> float:
         """Bytes against the reference, as a fraction (+0.02 = 2 % more)."""
@@ -77,6 +81,8 @@ class RateMatch:
     stats: StreamStats | None = None
     #: where the input changed size (the one pass kept ends there), as ``Pipeline.size_change``
     size_change: tuple[int, tuple[int, int], tuple[int, int]] | None = None
+    #: wall time of the plain ffmpeg encode
+    reference_seconds: float = 0.0
 
     @property
     def kept(self) -> RatePass:
@@ -95,8 +101,10 @@ class RateMatch:
         return {"reference_video_bytes": self.reference_bytes, "tolerance": self.tolerance,
                 "matched": self.matched, "rate_bias": self.kept.bias,
                 "change_percent": round(100.0 * self.change, 3),
+                "reference_seconds": round(self.reference_seconds, 3),
                 "passes": [{"rate_bias": p.bias, "video_bytes": p.video_bytes,
-                            "change_percent": round(100.0 * p.change(self.reference_bytes), 3)}
+                            "change_percent": round(100.0 * p.change(self.reference_bytes), 3),
+                            "seconds": round(p.seconds, 3), "replayed": p.replayed}
                            for p in self.passes]}
 
 
@@ -217,6 +225,7 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
     with FileJob(options, prefix=".rt-saliency-rate-", attach=attach, stopped=stopped) as job:
         log.info("rate match: encoding the file with plain ffmpeg %s CRF %g (the bytes to match)",
                  enc.codec, enc.crf)
+        started = time.perf_counter()
         try:
             plain = reference_bytes(options.source.input, enc, job.work,
                                     max_frames=options.max_frames,
@@ -225,6 +234,7 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
             raise PlainEncodeError(str(exc)) from exc
         if plain <= 0:
             raise InputError(f"{options.source.input}: the plain encode holds no video")
+        reference_s = time.perf_counter() - started
         log.info("rate match: plain ffmpeg %s CRF %g: %d video bytes", enc.codec, enc.crf, plain)
         passes: list[RatePass] = []
         stats: list[StreamStats] = []
@@ -232,15 +242,19 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
         bias = options.qp.rate_bias or 0.0
         for index in range(max_passes):
             name = f"pass{index + 1}"
+            replayed, started = job.recorded is not None, time.perf_counter()
             stats.append(job.run(name, replace(options, qp=replace(options.qp, rate_bias=bias))))
-            passes.append(RatePass(bias, video_bytes(job.paths(name)["output"])))
+            passes.append(RatePass(bias, video_bytes(job.paths(name)["output"]),
+                                   time.perf_counter() - started, replayed))
             if job.size_change is not None:  # outputs of one size end there: no pass can match
                 job.keep(name)
                 return RateMatch(plain, tuple(passes), index, tolerance, stats[-1],
-                                 job.size_change)
+                                 job.size_change, reference_s)
             change = passes[-1].change(plain)
             log.info("rate match: pass %d, QP bias %+.3f: %d video bytes (%+.2f %% against "
-                     "plain ffmpeg)", index + 1, bias, passes[-1].video_bytes, 100 * change)
+                     "plain ffmpeg) in %.1f s%s", index + 1, bias, passes[-1].video_bytes,
+                     100 * change, passes[-1].seconds,
+                     ", saliency replayed" if replayed else "")
             if best < 0 or abs(change) < abs(passes[best].change(plain)):
                 if best >= 0:
                     job.discard(f"pass{best + 1}")
@@ -255,4 +269,5 @@ def match_rate(options: DaemonOptions, *, tolerance: float = 0.02, max_passes: i
                         "bytes; keeping the closest (%+.2f %%)", len(passes), 100 * tolerance,
                         100 * passes[best].change(plain))
         job.keep(f"pass{best + 1}")
-    return RateMatch(plain, tuple(passes), best, tolerance, stats[best])
+    return RateMatch(plain, tuple(passes), best, tolerance, stats[best],
+                     reference_seconds=reference_s)

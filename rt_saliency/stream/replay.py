@@ -1,7 +1,8 @@
 """Saliency maps recorded by one run over a file and replayed by the next runs.
 
-Recording costs ``4 * H * W`` bytes a frame on disk (200 kB at the network's 224x224), so a job
-records only up to :data:`MAX_RECORD_BYTES`; a longer file runs the network on every pass.
+Recording costs ``4 * H * W`` bytes a frame on disk (200 kB at the network's 224x224), so a
+recorder stops at :data:`MAX_RECORD_BYTES` (its file deleted, ``overflowed`` set): a longer file
+runs the network on every pass, whether or not its length was known in advance.
 
 A job of several runs over one file (rate matching, two passes) predicts the same maps every
 time: the predictor's recurrent state is per stream.  :class:`SaliencyRecorder` is a sink that
@@ -35,15 +36,26 @@ def record_bytes(frames: int, input_size: tuple[int, int]) -> int:
 
 class SaliencyRecorder:
     """A sink writing every frame's saliency map to ``path`` (a dropped frame: a uniform map,
-    which gives a flat offset grid)."""
+    which gives a flat offset grid), up to ``max_bytes``: past that it deletes the file, sets
+    ``overflowed`` and records nothing more (the disk it takes stays bounded)."""
 
-    def __init__(self, path: str | Path, input_size: tuple[int, int]) -> None:
+    def __init__(self, path: str | Path, input_size: tuple[int, int], *,
+                 max_bytes: int = MAX_RECORD_BYTES) -> None:
         self.path = Path(path)
         self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.max_bytes = int(max_bytes)
         self.frames = 0
+        self.overflowed = False
         self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115 (closed by close())
 
     def _write(self, saliency: np.ndarray) -> None:
+        if self.overflowed:
+            return
+        if record_bytes(self.frames + 1, self.input_size) > self.max_bytes:
+            self.overflowed = True
+            self.close()
+            self.path.unlink(missing_ok=True)
+            return
         assert self._file is not None
         self._file.write(np.ascontiguousarray(saliency, dtype=np.float32).tobytes())
         self.frames += 1
