@@ -352,6 +352,17 @@ def test_rational_fps_on_a_raw_pipe(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "frame rate" in proc.stderr.decode()
 
 
+@pytest.mark.parametrize("args", [["--fps", "0"], ["--crf", "abc"], ["--backend", "nope"], []])
+def test_a_usage_error_is_one_line_naming_help(args: list[str]) -> None:
+    """argparse's refusals read like the CLI's others: one line, exit 2, no usage dump, and
+    the input URL's credentials never in it."""
+    proc = rts("-i", "rtsp://bob:hunter2@127.0.0.1:9/x", *args) if args else rts()
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert len(err.strip().splitlines()) == 1 and "--help" in err and "usage:" not in err
+    assert "hunter2" not in err
+
+
 def test_progress_bar_counts_the_frames(media: dict[str, Path]) -> None:
     proc = rts("-i", str(media["clip.mp4"]), "--backend", "prior", "--max-frames", "12",
                "--progress")

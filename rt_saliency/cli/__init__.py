@@ -21,6 +21,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from rt_saliency import __version__
 from rt_saliency.errors import RtSaliencyError
@@ -81,12 +82,21 @@ def _selected(argv: Sequence[str]) -> str | None:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage error in one line (as every other refusal of the CLI), naming
+    ``--help`` instead of printing the whole usage; sub-command parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(redact_url(message))} "
+                              f"(see {self.prog} --help)\n")
+
+
 def build_parser(argv: Sequence[str] | None = None, *, load_all: bool = False
                  ) -> argparse.ArgumentParser:
     """The CLI's parser; the command named in *argv* (or every one, with *load_all*) gets its
     full parser, the others only their line in ``--help``."""
     selected = _selected(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rt-saliency",
         description="Real-time video saliency (TP-CMRNet) and saliency-guided QP offsets.",
     )
