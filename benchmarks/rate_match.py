@@ -34,12 +34,16 @@ def _markdown(result: dict, rows: list[RateMatchRow]) -> str:
              f"QP map: {result['qp']}; tolerance {result['tolerance_percent']:g} %; "
              f"{result['max_frames']} frames a clip", "",
              "| clip | CRF | plain ffmpeg (bytes) | default run | rate-matched | passes | QP bias "
-             "| time (matched / default run) | PSNR-Y plain / default / matched (dB) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| time (matched / default run) | plain / pass 1 / replayed pass (s) "
+             "| PSNR-Y plain / default / matched (dB) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
         lines.append(f"| {r.clip} | {r.crf:g} | {r.plain_bytes:,} | {r.default_change:+.1f} % | "
                      f"{r.matched_change:+.2f} % | {r.passes} | {r.rate_bias:+.2f} | "
-                     f"{r.match_s / r.default_s:.1f}x | {r.psnr_plain:.2f} / "
+                     f"{r.match_s / r.default_s:.1f}x | {r.reference_s:.2f} / "
+                     f"{r.first_pass_s:.2f} / "
+                     f"{'-' if r.replayed_pass_s is None else f'{r.replayed_pass_s:.2f}'} | "
+                     f"{r.psnr_plain:.2f} / "
                      f"{r.psnr_default:.2f} / {r.psnr_matched:.2f} |")
     if rows:
         within = sum(abs(r.matched_change) <= result["tolerance_percent"] for r in rows)
@@ -48,6 +52,11 @@ def _markdown(result: dict, rows: list[RateMatchRow]) -> str:
                   f"{sum(abs(r.default_change) <= 3 for r in rows)} of {len(rows)}. Median time "
                   f"ratio {statistics.median(r.match_s / r.default_s for r in rows):.1f}x, "
                   f"median passes {statistics.median(r.passes for r in rows):g}."]
+        replays = [r.first_pass_s / r.replayed_pass_s for r in rows if r.replayed_pass_s]
+        if replays:
+            lines += ["", f"The first (network) pass over a replayed pass: median "
+                      f"{statistics.median(replays):.2f}x ({len(replays)} rows with "
+                      "a replayed pass)."]
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,7 @@
 """What ``run --rate-match`` buys and costs, per clip and CRF: the bytes of the default guided
 encode and of the rate-matched one against plain ``ffmpeg -c:v libx264|libx265`` with the same
-settings, the passes it took, its wall time against one default run, and PSNR-Y of all three
+settings, the passes it took, its wall time against one default run (and of its plain encode,
+its first pass and a replayed pass), and PSNR-Y of all three
 from FFmpeg's own ``psnr`` filter (so equal bytes can be read as equal-rate quality).
 
 Every encode reads the same lossless 8-bit 4:2:0 y4m of the clip's first frames (made once by
@@ -42,6 +43,11 @@ class RateMatchRow:
     rate_bias: float
     default_s: float
     match_s: float
+    #: the plain reference encode, the first pass (network) and the mean replayed pass (None:
+    #: one pass, or a file too long to record)
+    reference_s: float
+    first_pass_s: float
+    replayed_pass_s: float | None
     psnr_plain: float
     psnr_default: float
     psnr_matched: float
@@ -109,9 +115,12 @@ def measure(clip: Path, crf: float, *, codec: str = "h264", preset: str = "mediu
         start = time.perf_counter()
         result = match_rate(matched, tolerance=tolerance)
         match_s = time.perf_counter() - start
+        replayed = [p.seconds for p in result.passes if p.replayed]
         return RateMatchRow(
             clip.name, codec, float(crf), frames, plain, video_bytes(work / "default.mkv"),
             result.kept.video_bytes, len(result.passes), round(result.kept.bias, 4),
-            round(default_s, 2), round(match_s, 2),
+            round(default_s, 2), round(match_s, 2), round(result.reference_seconds, 2),
+            round(result.passes[0].seconds, 2),
+            round(sum(replayed) / len(replayed), 2) if replayed else None,
             psnr_y(plain_file, source, ffmpeg), psnr_y(work / "default.mkv", source, ffmpeg),
             psnr_y(work / "matched.mkv", source, ffmpeg))
