@@ -81,20 +81,45 @@ def test_a_recorder_past_its_bound_deletes_its_file_and_records_no_more(tmp_path
     assert recorder.overflowed and recorder.frames == 2 and not path.exists()
 
 
-def test_a_file_of_unknown_length_is_recorded_too(tmp_path: Path, ffmpeg_bin: str) -> None:
-    """Matroska does not store a frame count: the job records anyway (the recorder's own bound
-    keeps the disk it takes bounded) and the next pass replays."""
+@pytest.fixture
+def unknown_length_clip(tmp_path: Path, ffmpeg_bin: str) -> Path:
+    """12 frames in Matroska, which stores no frame count."""
     clip = tmp_path / "clip.mkv"
     subprocess.run([ffmpeg_bin, "-v", "error", "-f", "lavfi", "-i",
                     "testsrc2=size=160x96:rate=25", "-frames:v", "12", "-c:v", "ffv1",
                     str(clip)], check=True, timeout=60)
     with av.open(str(clip)) as container:
         assert not container.streams.video[0].frames  # the case under test
-    options = DaemonOptions(SourceOptions(str(clip)), predictor=PredictorOptions("auto"),
-                            outputs=OutputOptions(output=str(tmp_path / "out.mkv"),
-                                                  copy_streams=False))
+    return clip
+
+
+def _options(clip: Path, out: Path) -> DaemonOptions:
+    return DaemonOptions(SourceOptions(str(clip)), predictor=PredictorOptions("auto"),
+                         outputs=OutputOptions(output=str(out), copy_streams=False))
+
+
+def test_a_file_of_unknown_length_is_recorded_too(unknown_length_clip: Path,
+                                                   tmp_path: Path) -> None:
+    """The job records anyway (the recorder's own bound keeps the disk it takes bounded) and
+    the next pass replays."""
+    options = _options(unknown_length_clip, tmp_path / "out.mkv")
     with FileJob(options) as job:
         job.run("pass1", options)
         assert job.recorded == 12
         second = job.run("pass2", options)
     assert "(replayed)" in second.snapshot()["backend"]
+
+
+def test_a_recording_past_the_bound_is_not_tried_again(unknown_length_clip: Path,
+                                                       tmp_path: Path) -> None:
+    """A file that outgrows the bound runs the network on every pass, and only the first pass
+    writes (then deletes) a recording."""
+    options = _options(unknown_length_clip, tmp_path / "out.mkv")
+    with FileJob(options, max_record_bytes=record_bytes(5, (224, 224))) as job:
+        first = job.run("pass1", options)
+        assert job.recorded is None and not list(job.work.glob("saliency.*"))
+        (job.work / "saliency.f32").write_bytes(b"")  # a second recording would delete it
+        second = job.run("pass2", options)
+        assert (job.work / "saliency.f32").exists()
+    assert "(replayed)" not in first.snapshot()["backend"]
+    assert "(replayed)" not in second.snapshot()["backend"]

@@ -65,8 +65,10 @@ class FileJob:
 
     def __init__(self, options: DaemonOptions, *, prefix: str = ".rt-saliency-job-",
                  attach: Callable[[Pipeline], None] | None = None,
-                 stopped: Callable[[], bool] = lambda: False) -> None:
+                 stopped: Callable[[], bool] = lambda: False,
+                 max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         self.options = options
+        self.max_record_bytes = int(max_record_bytes)
         self.targets = {field: Path(getattr(options.outputs, field))
                         for field, _ in OUTPUT_FIELDS if getattr(options.outputs, field)}
         self._prefix, self._attach, self._stopped = prefix, attach, stopped
@@ -77,6 +79,8 @@ class FileJob:
         self.size_change: tuple[int, tuple[int, int], tuple[int, int]] | None = None
         #: frames of saliency the first run recorded for the later ones (None: none recorded)
         self.recorded: int | None = None
+        #: a run's recording outgrew ``max_record_bytes``: the later runs do not try again
+        self._too_long = False
 
     def __enter__(self) -> FileJob:
         try:
@@ -124,10 +128,11 @@ class FileJob:
             if self.options.max_frames is not None:
                 frames = min(frames or self.options.max_frames, self.options.max_frames)
             assert self.predictor is not None
-            if frames and record_bytes(frames, self.predictor.input_size) > MAX_RECORD_BYTES:
+            if self._too_long or (frames and record_bytes(frames, self.predictor.input_size)
+                                  > self.max_record_bytes):
                 return _NoSink()  # known to be too long: do not start
             recorders.append(SaliencyRecorder(maps, self.predictor.input_size,
-                                              max_bytes=MAX_RECORD_BYTES))
+                                              max_bytes=self.max_record_bytes))
             return recorders[-1]
 
         if self.recorded is not None:
@@ -144,7 +149,9 @@ class FileJob:
         if self._stopped():
             raise StoppedError("stopped before the job finished: the outputs were left as they "
                                "were")
-        if recorders and not recorders[0].overflowed and self.size_change is None:
+        if recorders and recorders[0].overflowed:
+            self._too_long = True
+        elif recorders and self.size_change is None:
             self.recorded = recorders[0].frames
         return stats
 
